@@ -1,0 +1,1 @@
+"""The CustomerGauge side: wire names, auth, paging, retries, the endpoint table and the resource."""

@@ -1,0 +1,75 @@
+"""Every wire-level name of the CustomerGauge v7 sync APIs, and what we assume about it.
+
+Correcting a name the vendor spells differently is a one-line change here. Each
+assumption says how sure we are (see ../shared/reference/API-NOTES.md):
+
+- [vendor]   confirmed by the vendor's documentation page.
+- [viadot]   seen in the public dyvenia/viadot client, not confirmed by the vendor.
+- [assumed]  our own choice where nothing is documented; the simulator implements it.
+
+Assumptions about behaviour (also listed in the README):
+- [vendor]  The cursor is returned as ``cursor.next``; we treat it as opaque and pass
+  back exactly what the API returned. [assumed] An empty page without ``cursor.next``
+  keeps the cursor we sent.
+- [vendor]  Paging is done only when ``data`` is an empty array; a short page is not the end.
+- [assumed] ``period[start]`` and ``period[end]`` are inclusive dates in the system time
+  zone, so start = end = D asks for the whole of day D.
+- [assumed] A 200 whose body is not JSON (or is cut short) is a transient fault: it is
+  retried like a 5xx, then fails quoting the start of the body.
+- [assumed] An empty string or ``0000-00-00 00:00:00`` in a date field means null.
+- [vendor]  Dates are ``YYYY-MM-DD HH:MM:SS`` in the customer's system time zone, no offset.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- hosts [vendor] -------------------------------------------------------------------
+REGIONS: Final = ("eu", "us", "au")
+DEFAULT_API_URL_TEMPLATE: Final = "https://api.{region}.customergauge.com"
+DEFAULT_AUTH_URL_TEMPLATE: Final = "https://auth.{region}.customergauge.com/oauth2/token"
+
+# --- OAuth2 client credentials [vendor] -----------------------------------------------
+TOKEN_GRANT_TYPE: Final = "client_credentials"
+TOKEN_FORM_GRANT_TYPE: Final = "grant_type"
+TOKEN_FORM_CLIENT_ID: Final = "client_id"
+TOKEN_FORM_CLIENT_SECRET: Final = "client_secret"
+TOKEN_RESPONSE_ACCESS_TOKEN: Final = "access_token"
+# [vendor] a token lives one hour; [assumed] `expires_in` may be absent.
+TOKEN_RESPONSE_EXPIRES_IN: Final = "expires_in"
+TOKEN_DEFAULT_LIFETIME_SECONDS: Final = 3600
+AUTH_HEADER: Final = "Authorization"
+AUTH_SCHEME: Final = "Bearer"
+
+# --- sync endpoints [vendor] ----------------------------------------------------------
+NON_RESPONSES_PATH: Final = "/v7/rest/sync/non-responses"
+RESPONSES_PATH: Final = "/v7/rest/sync/responses"
+
+# --- query parameters -----------------------------------------------------------------
+PARAM_PER_PAGE: Final = "per_page"  # [vendor] 1..1000
+PER_PAGE_MIN: Final = 1
+PER_PAGE_MAX: Final = 1000
+PARAM_CURSOR: Final = "cursor"  # [vendor] an integer returned by the API
+PARAM_WITH: Final = "with[]"  # [viadot] expansion, e.g. with[]=properties
+WITH_PROPERTIES: Final = "properties"
+PARAM_PERIOD_FIELD: Final = "period[field]"  # [viadot] sent on EVERY page
+PARAM_PERIOD_START: Final = "period[start]"  # [viadot] YYYY-MM-DD, inclusive [assumed]
+PARAM_PERIOD_END: Final = "period[end]"  # [vendor] YYYY-MM-DD, inclusive [assumed]
+PERIOD_DATE_FORMAT: Final = "%Y-%m-%d"
+# [vendor] the date types the period filter accepts.
+PERIOD_FIELDS: Final = ("date_sent", "date_creation", "date_order")
+
+# --- response body [vendor] -----------------------------------------------------------
+BODY_DATA: Final = "data"
+BODY_CURSOR: Final = "cursor"
+BODY_CURSOR_NEXT: Final = "next"
+BODY_MESSAGE: Final = "message"  # 401: {"message": "Unauthenticated."}
+
+# --- records [vendor] + [viadot] ------------------------------------------------------
+RECORD_KEY: Final = "number_customergauge"
+RECORD_DATE_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
+# [assumed] how the API spells "no date".
+NULL_DATES: Final = ("", "0000-00-00 00:00:00")
+
+# --- rate limiting [assumed]: none documented, so be ready for the usual header --------
+RETRY_AFTER_HEADER: Final = "Retry-After"

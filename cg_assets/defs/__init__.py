@@ -1,0 +1,1 @@
+"""The Dagster layer, thin: each module turns plain sync results into Dagster objects."""

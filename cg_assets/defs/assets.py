@@ -1,0 +1,238 @@
+"""One daily-partitioned asset per endpoint row: sync each day of the run into the lake.
+
+A range backfill is a single run (one sequential pass per day): each day's cursor is
+recorded on that day's own materialization, a failing day does not stop the others, and
+the run then fails naming the failed days, after recording the days that succeeded.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the asset function's annotations.
+import datetime as dt
+from typing import Any
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetMaterialization,
+    AssetRecordsFilter,
+    AssetsDefinition,
+    BackfillPolicy,
+    Config,
+    DagsterInstance,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    asset,
+)
+from pydantic import Field
+
+from cg_assets.customergauge.endpoints import Endpoint
+from cg_assets.customergauge.errors import CustomerGaugeError
+from cg_assets.customergauge.resource import CustomerGaugeResource
+from cg_assets.defs import checks
+from cg_assets.defs.partitions import daily_partitions
+from cg_assets.defs.resources import LakeResource
+from cg_assets.lake.schema import RecordDecoder
+from cg_assets.settings import LoadSettings
+from cg_assets.sync import DayResult, StoredState, SyncOptions, plan_day, sync_day
+
+ASSET_PREFIX = "customergauge"
+GROUP = "customergauge"
+# Runs that write a table must never overlap (two merges into one day lose rows). The
+# pool serializes them on any instance with a run queue; the run tag lets instances
+# that use tag concurrency limits do the same (see .dagster_home/dagster.yaml).
+LAKE_POOL = "customergauge_lake"
+LAKE_WRITER_TAG = "cg_assets/lake_writer"
+
+
+def asset_key_for(endpoint: Endpoint) -> AssetKey:
+    return AssetKey([ASSET_PREFIX, endpoint.name])
+
+
+class SyncRunConfig(Config):
+    full_refresh: bool = Field(
+        default=False,
+        description="Fetch each day of the run whole and replace its file, instead of catching "
+        "up from the stored cursor. A day younger than CG_SETTLE_AFTER_HOURS stays unsettled.",
+    )
+
+
+def stored_state(instance: DagsterInstance, key: AssetKey, partition: str) -> StoredState | None:
+    """The cursor and settings the partition's latest materialization recorded."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+    ).records
+    materialization = records[0].asset_materialization if records else None
+    if materialization is None:
+        return None
+    md = materialization.metadata
+
+    def value(name: str) -> Any:
+        entry = md.get(name)
+        return entry.value if entry is not None else None
+
+    return StoredState(
+        cursor=value("cursor"),
+        date_field=value("date_field"),
+        timezone=value("timezone"),
+        settled=bool(value("settled")),
+    )
+
+
+def result_metadata(result: DayResult, options: SyncOptions) -> dict[str, Any]:
+    """Per-partition metadata. Keys, statuses, dates and counts only: no personal data."""
+    stats = result.stats
+    cursor = result.cursor
+    md: dict[str, Any] = {
+        "cursor": MetadataValue.int(cursor)
+        if isinstance(cursor, int)
+        else MetadataValue.text(str(cursor)),
+        "dagster/row_count": MetadataValue.int(result.row_count),
+        "rows_added": MetadataValue.int(result.rows_added),
+        "rows_removed": MetadataValue.int(result.rows_removed),
+        "status_changed": MetadataValue.int(result.status_changed),
+        "settled": MetadataValue.bool(result.plan.settled and result.plan.full_fetch),
+        "mode": MetadataValue.text(result.plan.mode),
+        "fetch": MetadataValue.text("full" if result.plan.full_fetch else "incremental"),
+        "reason": MetadataValue.text(result.plan.reason),
+        "path": MetadataValue.path(result.path),
+        "api_requests": MetadataValue.int(stats.requests),
+        "retries": MetadataValue.int(sum(stats.retries.values())),
+        "retries_by_cause": MetadataValue.json(dict(stats.retries)),
+        "token_refreshes": MetadataValue.int(stats.token_requests),
+        "status_counts": MetadataValue.json(result.status_counts),
+        "out_of_day": MetadataValue.int(result.out_of_day),
+        "out_of_day_keys": MetadataValue.json(result.out_of_day_keys),
+        "duplicates_dropped": MetadataValue.int(result.duplicates_dropped),
+        "extra_fields_rows": MetadataValue.int(result.extra_fields_rows),
+        "bytes_written": MetadataValue.int(result.bytes_written),
+        "file_rewritten": MetadataValue.bool(result.rewritten),
+        "sync_seconds": MetadataValue.float(round(result.seconds, 3)),
+        "date_field": MetadataValue.text(options.date_field),
+        "timezone": MetadataValue.text(options.timezone),
+        "preview": MetadataValue.md(_preview_markdown(result.preview)),
+    }
+    return md
+
+
+def _preview_markdown(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "_no rows_"
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append(
+            "| " + " | ".join("" if row[c] is None else str(row[c]) for c in columns) + " |"
+        )
+    return "\n".join(lines)
+
+
+def column_schema(endpoint: Endpoint) -> TableSchema:
+    schema = RecordDecoder(endpoint.columns).schema
+    return TableSchema(
+        columns=[
+            TableColumn(
+                f.name,
+                str(f.type),
+                description=(f.metadata or {}).get(b"description", b"").decode(),
+            )
+            for f in schema
+        ]
+    )
+
+
+def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefinition:
+    key = asset_key_for(endpoint)
+    options = SyncOptions(settings.date_field, settings.timezone, settings.settle_after_hours)
+
+    @asset(
+        key=key,
+        group_name=GROUP,
+        description=endpoint.description,
+        partitions_def=daily_partitions(settings),
+        backfill_policy=BackfillPolicy.single_run(),
+        kinds={"customergauge", "parquet"},
+        pool=LAKE_POOL,
+        op_tags={LAKE_WRITER_TAG: endpoint.name},
+        check_specs=checks.inline_check_specs(key, endpoint),
+        metadata={
+            "dagster/column_schema": column_schema(endpoint),
+            "date_field": settings.date_field,
+            "timezone": settings.timezone,
+            "settle_after_hours": settings.settle_after_hours,
+            "layout": f"{{CG_LAKE_ROOT}}/customergauge/{endpoint.name}/date=YYYY-MM-DD/data.parquet",
+            "extra_fields": "Record fields unknown to this version are kept as JSON in extra_fields.",
+        },
+    )
+    def _sync(
+        context: AssetExecutionContext,
+        config: SyncRunConfig,
+        customergauge: CustomerGaugeResource,
+        lake: LakeResource,
+    ) -> MaterializeResult:
+        customergauge.validate()
+        parquet_lake = lake.get_lake()
+        parquet_lake.clear_staging(endpoint.name)
+        partitions = context.partition_keys
+        succeeded: list[tuple[str, dict[str, Any]]] = []
+        failed: dict[str, str] = {}
+        written: list[dt.date] = []
+        api_out_of_day: dict[dt.date, int] = {}
+        with customergauge.get_client() as client:
+            for partition in partitions:
+                day = dt.date.fromisoformat(partition)
+                plan = plan_day(
+                    day,
+                    now=dt.datetime.now(settings.tz),
+                    options=options,
+                    full_refresh=config.full_refresh,
+                    stored=stored_state(context.instance, key, partition),
+                    file_state=parquet_lake.day_state(endpoint.name, day),
+                )
+                context.log.info(f"{partition}: {plan.mode} — {plan.reason}")
+                try:
+                    result = sync_day(client, parquet_lake, endpoint, day, plan, options)
+                except CustomerGaugeError as exc:
+                    message = client.redact(str(exc))
+                    failed[partition] = message
+                    context.log.error(
+                        f"{partition}: failed, its previous file is unchanged: {message}"
+                    )
+                    continue
+                written.append(day)
+                api_out_of_day[day] = result.out_of_day
+                succeeded.append((partition, result_metadata(result, options)))
+                context.log.info(
+                    f"{partition}: {result.row_count} rows ({result.rows_added} added, "
+                    f"{result.rows_removed} removed, {result.status_changed} changed status) in "
+                    f"{result.stats.requests} requests, {result.seconds:.2f} s; cursor {result.cursor!r}"
+                )
+                if result.out_of_day:
+                    context.log.warning(
+                        f"{partition}: the API returned {result.out_of_day} record(s) whose "
+                        f"{options.date_field} is not on this day; they were not written."
+                    )
+        if failed:
+            # Record the days that did succeed before failing, so their cursors are kept.
+            for partition, md in succeeded:
+                context.log_event(
+                    AssetMaterialization(asset_key=key, partition=partition, metadata=md)
+                )
+            raise Failure(
+                description=f"{len(failed)} of {len(partitions)} day(s) failed: "
+                + "; ".join(f"{p}: {m}" for p, m in sorted(failed.items())),
+                metadata={
+                    "failed_days": MetadataValue.json(sorted(failed)),
+                    "succeeded_days": MetadataValue.json([p for p, _ in succeeded]),
+                },
+            )
+        for partition, md in succeeded:
+            context.add_asset_metadata(md, partition_key=partition)
+        return MaterializeResult(
+            check_results=checks.run_inline_checks(
+                key, endpoint, parquet_lake, written, settings.date_field, api_out_of_day
+            )
+        )
+
+    return _sync

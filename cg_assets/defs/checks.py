@@ -1,0 +1,167 @@
+"""Asset checks: unique keys, no record outside its day, the declared schema, freshness.
+
+The first three run inside every materialization (over the days that run wrote), read
+the files back from the lake, and name the days and records that fail. Freshness is a
+separate check: it asks the instance when today's partition was last synced.
+"""
+
+
+import datetime as dt
+from collections.abc import Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetKey,
+    AssetRecordsFilter,
+    AssetsDefinition,
+    asset_check,
+)
+
+from cg_assets.customergauge.endpoints import Endpoint
+from cg_assets.lake.parquet_lake import ParquetLake
+from cg_assets.lake.schema import RecordDecoder
+from cg_assets.settings import LoadSettings
+
+UNIQUE_KEYS = "unique_keys"
+RECORDS_IN_DAY = "records_in_day"
+SCHEMA_MATCHES = "schema_matches"
+FRESHNESS = "today_synced_recently"
+FRESHNESS_HOURS = 2
+SAMPLE = 10
+
+
+def inline_check_specs(key: AssetKey, endpoint: Endpoint) -> list[AssetCheckSpec]:
+    return [
+        AssetCheckSpec(
+            UNIQUE_KEYS, asset=key, description=f"Each {endpoint.key} appears once per day."
+        ),
+        AssetCheckSpec(
+            RECORDS_IN_DAY,
+            asset=key,
+            description="Every record's date field falls on its partition's day, and the API "
+            "returned no record outside the requested day (a sign our period assumption is off).",
+        ),
+        AssetCheckSpec(
+            SCHEMA_MATCHES, asset=key, description="Each file has exactly the declared schema."
+        ),
+    ]
+
+
+def run_inline_checks(
+    key: AssetKey,
+    endpoint: Endpoint,
+    lake: ParquetLake,
+    days: Sequence[dt.date],
+    date_field: str,
+    api_out_of_day: dict[dt.date, int],
+) -> list[AssetCheckResult]:
+    declared = RecordDecoder(endpoint.columns).schema
+    duplicate_days: dict[str, list[int]] = {}
+    outside_days: dict[str, int] = {}
+    schema_days: list[str] = []
+    for day in days:
+        state = lake.day_state(endpoint.name, day)
+        table = lake.read_day(endpoint.name, day, columns=[endpoint.key, date_field])
+        if state is None or table is None:
+            continue
+        label = day.isoformat()
+        if not state.schema.equals(declared, check_metadata=False):
+            schema_days.append(label)
+        keys = table.column(endpoint.key)
+        counts = pc.value_counts(keys)
+        repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+        if len(repeated):
+            duplicate_days[label] = repeated.to_pylist()[:SAMPLE]
+        stored_days = pc.cast(table.column(date_field), pa.date32())
+        wrong = (
+            pc.sum(
+                pc.invert(pc.fill_null(pc.equal(stored_days, pa.scalar(day, pa.date32())), False))
+            ).as_py()
+            or 0
+        )
+        total = wrong + api_out_of_day.get(day, 0)
+        if total:
+            outside_days[label] = total
+    return [
+        AssetCheckResult(
+            asset_key=key,
+            check_name=UNIQUE_KEYS,
+            passed=not duplicate_days,
+            severity=AssetCheckSeverity.ERROR,
+            description=(
+                f"Repeated {endpoint.key} on {len(duplicate_days)} day(s)."
+                if duplicate_days
+                else f"Keys unique on all {len(days)} day(s) written."
+            ),
+            metadata={"days_checked": len(days), "repeated_keys_by_day": duplicate_days},
+        ),
+        AssetCheckResult(
+            asset_key=key,
+            check_name=RECORDS_IN_DAY,
+            passed=not outside_days,
+            severity=AssetCheckSeverity.WARN,
+            description=(
+                f"Records outside their day on {len(outside_days)} day(s) (dropped from the "
+                f"file if the API sent them; see out_of_day_keys in the materialization)."
+                if outside_days
+                else f"Every record's {date_field} falls on its day."
+            ),
+            metadata={"days_checked": len(days), "out_of_day_by_day": outside_days},
+        ),
+        AssetCheckResult(
+            asset_key=key,
+            check_name=SCHEMA_MATCHES,
+            passed=not schema_days,
+            severity=AssetCheckSeverity.ERROR,
+            description=(
+                f"Schema differs from the declared one on: {', '.join(schema_days[:SAMPLE])}."
+                if schema_days
+                else "Every file has the declared schema."
+            ),
+            metadata={"days_checked": len(days), "days_with_other_schema": schema_days[:SAMPLE]},
+        ),
+    ]
+
+
+def build_freshness_check(key: AssetKey, settings: LoadSettings) -> AssetsDefinition:
+    @asset_check(
+        asset=key,
+        name=FRESHNESS,
+        description=f"Today's partition was synced within the last {FRESHNESS_HOURS} hours "
+        "(only enforced while CG_AUTOMATION is on).",
+    )
+    def _freshness(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        now = dt.datetime.now(settings.tz)
+        today = now.date().isoformat()
+        records = context.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=key, asset_partitions=[today]), limit=1
+        ).records
+        last = dt.datetime.fromtimestamp(records[0].timestamp, settings.tz) if records else None
+        age_hours = (now - last).total_seconds() / 3600 if last else None
+        fresh = age_hours is not None and age_hours <= FRESHNESS_HOURS
+        passed = fresh or not settings.automation
+        return AssetCheckResult(
+            passed=passed,
+            severity=AssetCheckSeverity.WARN,
+            description=(
+                f"Partition {today} last synced {age_hours:.1f} h ago."
+                if age_hours is not None
+                else f"Partition {today} has never been synced."
+            )
+            + (
+                ""
+                if settings.automation
+                else " Automation is off (CG_AUTOMATION), so this is not enforced."
+            ),
+            metadata={
+                "partition": today,
+                "age_hours": round(age_hours, 2) if age_hours is not None else -1.0,
+            },
+        )
+
+    return _freshness

@@ -1,0 +1,1 @@
+"""The lake side: the declared Arrow schema and the Parquet files, one per day."""

@@ -1,0 +1,270 @@
+"""Where lake files live, how a day is replaced atomically, and how a day is read back.
+
+One Parquet file per day, `{root}/customergauge/{table}/date=YYYY-MM-DD/data.parquet`,
+rewritten whole by every run that changes the day. A new version is written to a
+staging file outside the table's folder (so no reader scanning the table ever sees it),
+then published in one atomic step: a rename on a local disk, a single upload on an
+object store (which makes an object visible only once it is complete).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from cg_assets.settings import SettingsError
+
+NAMESPACE = "customergauge"
+DAY_FILE_NAME = "data.parquet"
+STAGING_DIR = "_staging"
+ROW_GROUP_ROWS = 50_000
+COMPRESSION = "zstd"
+UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
+
+# Key-value metadata in every file's footer: enough to tell whether the file is the one
+# the last materialization describes, and under which settings it was written.
+KV_CURSOR = "cg_assets.cursor"  # JSON: the API cursor this file is complete up to
+KV_DATE_FIELD = "cg_assets.date_field"
+KV_TIMEZONE = "cg_assets.timezone"
+KV_DAY = "cg_assets.day"
+KV_SCHEMA_VERSION = "cg_assets.schema_version"
+KV_SETTLED = "cg_assets.settled"
+KV_SYNCED_AT = "cg_assets.synced_at"
+
+
+@dataclass(frozen=True)
+class DayFileState:
+    """What a day's file says about itself (its footer only; no data is read)."""
+
+    path: str
+    rows: int
+    cursor: Any
+    date_field: str | None
+    timezone: str | None
+    schema_version: str | None
+    settled: bool
+    schema: pa.Schema
+
+
+class ParquetLake:
+    def __init__(self, root: str) -> None:
+        self.root = root
+        if "://" in root:
+            self.fs, base = pafs.FileSystem.from_uri(root)
+            self.is_local = isinstance(self.fs, pafs.LocalFileSystem)
+        else:
+            self.fs, base = pafs.LocalFileSystem(), os.path.abspath(root)
+            self.is_local = True
+        self.base = base.rstrip("/")
+
+    # -- paths ----------------------------------------------------------------------
+
+    def table_dir(self, table: str) -> str:
+        return f"{self.base}/{NAMESPACE}/{table}"
+
+    def day_dir(self, table: str, day: dt.date) -> str:
+        return f"{self.table_dir(table)}/date={day.isoformat()}"
+
+    def day_path(self, table: str, day: dt.date) -> str:
+        return f"{self.day_dir(table, day)}/{DAY_FILE_NAME}"
+
+    def display_path(self, table: str, day: dt.date) -> str:
+        path = self.day_path(table, day)
+        return path if self.is_local else f"{self.root.split('://', 1)[0]}://{path}"
+
+    def _staging_dir(self, table: str) -> str:
+        return f"{self.base}/{NAMESPACE}/{STAGING_DIR}/{table}"
+
+    # -- checks ---------------------------------------------------------------------
+
+    def ensure_writable(self) -> None:
+        """Fail at the start of a run, naming CG_LAKE_ROOT, if files cannot be written."""
+        if not self.is_local:
+            return  # an object store answers for its permissions on the first upload
+        probe_dir = f"{self.base}/{NAMESPACE}/{STAGING_DIR}"
+        try:
+            os.makedirs(probe_dir, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=probe_dir, prefix=".probe-"):
+                pass
+        except OSError as exc:
+            raise SettingsError(
+                f"CG_LAKE_ROOT={self.root!r} is not writable ({exc.strerror or exc}): expected a "
+                "folder this process may create files in, or a filesystem URI such as s3://bucket/prefix."
+            ) from None
+
+    def clear_staging(self, table: str) -> None:
+        """Remove staging files a crashed run left behind (runs of a table never overlap)."""
+        if self.is_local:
+            shutil.rmtree(self._staging_dir(table), ignore_errors=True)
+
+    # -- reading --------------------------------------------------------------------
+
+    def day_state(self, table: str, day: dt.date) -> DayFileState | None:
+        path = self.day_path(table, day)
+        try:
+            with self.fs.open_input_file(path) as handle:
+                meta = pq.read_metadata(handle)
+        except FileNotFoundError:
+            return None
+        except (OSError, pa.ArrowInvalid):
+            return None  # unreadable: treated as missing, so the day is fetched again in full
+        kv = {k.decode(): v.decode() for k, v in (meta.metadata or {}).items()}
+        cursor_text = kv.get(KV_CURSOR)
+        return DayFileState(
+            path=path,
+            rows=meta.num_rows,
+            cursor=json.loads(cursor_text) if cursor_text else None,
+            date_field=kv.get(KV_DATE_FIELD),
+            timezone=kv.get(KV_TIMEZONE),
+            schema_version=kv.get(KV_SCHEMA_VERSION),
+            settled=kv.get(KV_SETTLED) == "true",
+            schema=meta.schema.to_arrow_schema(),
+        )
+
+    def open_day(self, table: str, day: dt.date) -> pq.ParquetFile | None:
+        try:
+            return pq.ParquetFile(self.fs.open_input_file(self.day_path(table, day)))
+        except FileNotFoundError:
+            return None
+
+    def read_day(
+        self, table: str, day: dt.date, columns: list[str] | None = None
+    ) -> pa.Table | None:
+        parquet_file = self.open_day(table, day)
+        if parquet_file is None:
+            return None
+        with parquet_file:
+            return parquet_file.read(columns=columns)
+
+    def days(self, table: str) -> list[dt.date]:
+        """The days that have a file, oldest first."""
+        selector = pafs.FileSelector(self.table_dir(table), allow_not_found=True)
+        out = []
+        for info in self.fs.get_file_info(selector):
+            name = info.base_name
+            if info.type == pafs.FileType.Directory and name.startswith("date="):
+                out.append(dt.date.fromisoformat(name.removeprefix("date=")))
+        return sorted(out)
+
+    # -- writing --------------------------------------------------------------------
+
+    def day_writer(self, table: str, day: dt.date, schema: pa.Schema) -> DayWriter:
+        return DayWriter(self, table, day, schema)
+
+
+class DayWriter:
+    """Streams a day's new version into a staging file; `commit` publishes it atomically.
+
+    Leaving the `with` block without `commit` (an error, a crash) discards the staging
+    file, and the day's previous file stays as it was.
+    """
+
+    def __init__(self, lake: ParquetLake, table: str, day: dt.date, schema: pa.Schema) -> None:
+        self._lake = lake
+        self._final = lake.day_path(table, day)
+        self.schema = schema
+        if lake.is_local:
+            staging_dir = lake._staging_dir(table)
+            os.makedirs(staging_dir, exist_ok=True)
+        else:
+            staging_dir = None
+        self._staged = os.path.join(
+            staging_dir or tempfile.gettempdir(),
+            f"{day.isoformat()}.{uuid.uuid4().hex}.parquet.tmp",
+        )
+        self._handle: IO[bytes] = open(self._staged, "wb")
+        self._writer = pq.ParquetWriter(self._handle, schema, compression=COMPRESSION)
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+        self.rows = 0
+        self.bytes_written = 0
+        self._done = False
+
+    def write(self, data: pa.RecordBatch | pa.Table) -> None:
+        batches = data.to_batches() if isinstance(data, pa.Table) else [data]
+        for batch in batches:
+            if batch.num_rows:
+                self._pending.append(batch)
+                self._pending_rows += batch.num_rows
+                self.rows += batch.num_rows
+        if self._pending_rows >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            table = pa.Table.from_batches(self._pending, schema=self.schema)
+            self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+            self._pending, self._pending_rows = [], 0
+
+    def commit(self, metadata: Mapping[str, str]) -> None:
+        self._flush()
+        self._writer.add_key_value_metadata(dict(metadata))
+        self._writer.close()
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        self.bytes_written = os.path.getsize(self._staged)
+        self._publish()
+        self._done = True
+
+    def _publish(self) -> None:
+        lake = self._lake
+        lake.fs.create_dir(self._final.rsplit("/", 1)[0], recursive=True)
+        if lake.is_local:
+            os.replace(self._staged, self._final)  # atomic on POSIX: readers see old or new
+            _fsync_dir(os.path.dirname(self._final))
+            return
+        try:
+            with (
+                open(self._staged, "rb") as source,
+                lake.fs.open_output_stream(self._final) as sink,
+            ):
+                for chunk in iter(lambda: source.read(UPLOAD_CHUNK_BYTES), b""):
+                    sink.write(chunk)
+        finally:
+            os.unlink(self._staged)
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            self._writer.close()
+        except Exception:
+            pass
+        self._handle.close()
+        try:
+            os.unlink(self._staged)
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> DayWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.abort()
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def iter_table_batches(
+    parquet_file: pq.ParquetFile, batch_rows: int = 10_000
+) -> Iterator[pa.RecordBatch]:
+    yield from parquet_file.iter_batches(batch_size=batch_rows)

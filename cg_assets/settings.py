@@ -1,0 +1,324 @@
+"""Every environment variable cg_assets reads: parse, validate, default, and the error that names it.
+
+Two moments read settings:
+- load time (the code location loads): what shapes definitions, such as partitions and
+  automation. A bad value fails the load; every one has a default so that
+  `dagster definitions validate` passes on a fresh clone.
+- run time (a run starts): connection and lake settings. A bad value fails the run
+  at its start. Secrets are not here: they reach the resource through `dagster.EnvVar`.
+
+The README's configuration table mirrors this module; keep them in step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import zoneinfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import parse_qsl, urlsplit
+
+from cg_assets.customergauge import wire
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names it and what it accepts."""
+
+
+def _raw(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip()
+
+
+def _parse(
+    env: Mapping[str, str],
+    name: str,
+    default: T,
+    parse: Callable[[str], T],
+    accepts: str,
+) -> T:
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    try:
+        return parse(raw)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError) as exc:
+        raise SettingsError(f"{name}={raw!r} is invalid: expected {accepts}.") from exc
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError(raw)
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if value < 0:
+        raise ValueError(raw)
+    return value
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.lower() not in choices:
+            raise ValueError(raw)
+        return raw.lower()
+
+    return parse
+
+
+def parse_timezone(raw: str) -> str:
+    # ZoneInfo accepts file paths relative to the zoneinfo folder; a key with ".." is not a zone.
+    if ".." in raw or raw.startswith("/"):
+        raise ValueError(raw)
+    zoneinfo.ZoneInfo(raw)
+    return raw
+
+
+def parse_http_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(raw)
+    return raw.rstrip("/")
+
+
+def parse_timeout(raw: str) -> tuple[float, float]:
+    pieces = [p.strip() for p in raw.split(",")]
+    if len(pieces) == 1:
+        value = _positive_float(pieces[0])
+        return value, value
+    if len(pieces) == 2:
+        return _positive_float(pieces[0]), _positive_float(pieces[1])
+    raise ValueError(raw)
+
+
+def parse_extra_params(raw: str) -> tuple[tuple[str, str], ...]:
+    pairs = parse_qsl(raw, keep_blank_values=True, strict_parsing=True)
+    if not pairs:
+        raise ValueError(raw)
+    return tuple(pairs)
+
+
+# --- load-time settings -----------------------------------------------------------------
+
+AUTOMATION_CHOICES = ("on", "off")
+DEFAULT_START_DATE = dt.date(2024, 1, 1)
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """Read when the code location loads: they shape partitions, checks and automation."""
+
+    timezone: str = "UTC"
+    start_date: dt.date = DEFAULT_START_DATE
+    date_field: str = "date_sent"
+    settle_after_hours: int = 48
+    automation: bool = False
+    schedule_minute: int = 5
+    settle_max_per_tick: int = 3
+    heal_lookback_days: int = 7
+    sensor_interval_seconds: int = 300
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LoadSettings:
+        env = os.environ if env is None else env
+        timezone = _parse(
+            env,
+            "CG_TIMEZONE",
+            cls.timezone,
+            parse_timezone,
+            "an IANA time zone name such as UTC or Europe/Amsterdam",
+        )
+        start_date = _parse(env, "CG_START_DATE", cls.start_date, _iso_date, "a date YYYY-MM-DD")
+        today = dt.datetime.now(zoneinfo.ZoneInfo(timezone)).date()
+        if start_date > today:
+            raise SettingsError(
+                f"CG_START_DATE={start_date.isoformat()!r} is in the future (today is "
+                f"{today.isoformat()} in {timezone}): expected a date YYYY-MM-DD on or before today."
+            )
+        return cls(
+            timezone=timezone,
+            start_date=start_date,
+            date_field=_parse(
+                env,
+                "CG_DATE_FIELD",
+                cls.date_field,
+                _choice(*wire.PERIOD_FIELDS),
+                "one of " + ", ".join(wire.PERIOD_FIELDS),
+            ),
+            settle_after_hours=_parse(
+                env,
+                "CG_SETTLE_AFTER_HOURS",
+                cls.settle_after_hours,
+                _int_in(0, 24 * 366),
+                "a whole number of hours from 0 to 8784",
+            ),
+            automation=_parse(
+                env, "CG_AUTOMATION", "off", _choice(*AUTOMATION_CHOICES), "on or off"
+            )
+            == "on",
+            schedule_minute=_parse(
+                env,
+                "CG_SCHEDULE_MINUTE",
+                cls.schedule_minute,
+                _int_in(0, 59),
+                "a minute from 0 to 59",
+            ),
+            settle_max_per_tick=_parse(
+                env,
+                "CG_SETTLE_MAX_PER_TICK",
+                cls.settle_max_per_tick,
+                _int_in(1, 100),
+                "a whole number from 1 to 100",
+            ),
+            heal_lookback_days=_parse(
+                env,
+                "CG_HEAL_LOOKBACK_DAYS",
+                cls.heal_lookback_days,
+                _int_in(0, 366),
+                "a whole number of days from 0 to 366",
+            ),
+            sensor_interval_seconds=_parse(
+                env,
+                "CG_SENSOR_INTERVAL_SECONDS",
+                cls.sensor_interval_seconds,
+                _int_in(30, 86400),
+                "a whole number of seconds from 30 to 86400",
+            ),
+        )
+
+
+def _iso_date(raw: str) -> dt.date:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        raise ValueError(raw)
+    return dt.date.fromisoformat(raw)
+
+
+# --- run-time settings ------------------------------------------------------------------
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
+DEFAULT_MAX_RETRIES = 6
+DEFAULT_RETRY_BUDGET_SECONDS = 600.0
+DEFAULT_BACKOFF_SECONDS = 1.0
+DEFAULT_LAKE_ROOT = "data/lake"
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Read when a run starts: where and how to talk to CustomerGauge (secrets excluded)."""
+
+    api_url: str
+    auth_url: str
+    per_page: int = wire.PER_PAGE_MAX
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    retry_budget_seconds: float = DEFAULT_RETRY_BUDGET_SECONDS
+    backoff_seconds: float = DEFAULT_BACKOFF_SECONDS
+    extra_params: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ClientSettings:
+        env = os.environ if env is None else env
+        region = _parse(
+            env, "CG_REGION", None, _choice(*wire.REGIONS), "one of " + ", ".join(wire.REGIONS)
+        )
+        api_url = _parse(
+            env,
+            "CG_API_URL",
+            None,
+            parse_http_url,
+            "an http(s) URL such as https://api.eu.customergauge.com",
+        )
+        auth_url = _parse(
+            env,
+            "CG_AUTH_URL",
+            None,
+            parse_http_url,
+            "an http(s) URL such as https://auth.eu.customergauge.com/oauth2/token",
+        )
+        if region is None and (api_url is None or auth_url is None):
+            raise SettingsError(
+                "CG_REGION is not set: expected one of "
+                + ", ".join(wire.REGIONS)
+                + " (the region in the URL you log in at, cvm.{region}.customergauge.com), "
+                "or set both CG_API_URL and CG_AUTH_URL."
+            )
+        connect_timeout, read_timeout = _parse(
+            env,
+            "CG_HTTP_TIMEOUT",
+            (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT),
+            parse_timeout,
+            "seconds as CONNECT,READ (for example 10,60) or one number for both",
+        )
+        return cls(
+            api_url=api_url or wire.DEFAULT_API_URL_TEMPLATE.format(region=region),
+            auth_url=auth_url or wire.DEFAULT_AUTH_URL_TEMPLATE.format(region=region),
+            per_page=_parse(
+                env,
+                "CG_PER_PAGE",
+                cls.per_page,
+                _int_in(wire.PER_PAGE_MIN, wire.PER_PAGE_MAX),
+                f"a whole number from {wire.PER_PAGE_MIN} to {wire.PER_PAGE_MAX}",
+            ),
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_retries=_parse(
+                env,
+                "CG_MAX_RETRIES",
+                cls.max_retries,
+                _int_in(0, 50),
+                "a whole number from 0 to 50",
+            ),
+            retry_budget_seconds=_parse(
+                env,
+                "CG_RETRY_BUDGET_SECONDS",
+                cls.retry_budget_seconds,
+                _positive_float,
+                "a number of seconds above 0",
+            ),
+            backoff_seconds=_parse(
+                env,
+                "CG_BACKOFF_SECONDS",
+                cls.backoff_seconds,
+                _non_negative_float,
+                "a number of seconds, 0 or more",
+            ),
+            extra_params=_parse(
+                env,
+                "CG_EXTRA_PARAMS",
+                (),
+                parse_extra_params,
+                "a URL query string such as filter[cgid]=12&outbound=ref",
+            ),
+        )
+
+
+def lake_root_from_env(env: Mapping[str, str] | None = None) -> str:
+    """CG_LAKE_ROOT, read when a run starts: a local path or a pyarrow filesystem URI."""
+    env = os.environ if env is None else env
+    return _raw(env, "CG_LAKE_ROOT") or DEFAULT_LAKE_ROOT

@@ -1,0 +1,445 @@
+"""Sync one day of one endpoint from a CustomerGauge client into the Parquet lake.
+
+Plain functions, no Dagster: the asset calls them, tests and benchmarks call them too.
+
+- `plan_day` decides what a run does with a day: catch up from the stored cursor, or
+  fetch the whole day (first sync, settle, manual full refresh, or a file that does not
+  match what the last materialization recorded).
+- `sync_day` carries the plan out: pages stream from the API (the next page is fetched
+  while the current one is decoded and written), are decoded into Arrow with the
+  declared schema, checked against the day, and written as the day's new file, published
+  atomically. Memory is bounded by a day's new rows for a catch-up and by a row group
+  for a full fetch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import queue
+import threading
+import time
+import zoneinfo
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cg_assets.customergauge.client import ClientStats, Cursor, CustomerGaugeClient, Period
+from cg_assets.customergauge.endpoints import Endpoint
+from cg_assets.lake import parquet_lake as lake_files
+from cg_assets.lake.parquet_lake import DayFileState, ParquetLake
+from cg_assets.lake.schema import SCHEMA_VERSION, RecordDecoder
+
+Mode = Literal["catch-up", "settle", "full-refresh"]
+T = TypeVar("T")
+
+PREVIEW_ROWS = 5
+OUT_OF_DAY_SAMPLE = 20
+PREFETCH_PAGES = 2
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    date_field: str
+    timezone: str
+    settle_after_hours: int
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """What the day's latest materialization recorded."""
+
+    cursor: Cursor | None
+    date_field: str | None = None
+    timezone: str | None = None
+    settled: bool = False
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    mode: Mode
+    cursor: Cursor | None  # None: fetch the whole day and replace the file
+    settled: bool  # a full fetch that started at least the settle lag after the day ended
+    reason: str
+
+    @property
+    def full_fetch(self) -> bool:
+        return self.cursor is None
+
+
+@dataclass
+class DayResult:
+    day: dt.date
+    plan: DayPlan
+    cursor: Cursor | None
+    row_count: int
+    rows_added: int
+    rows_removed: int
+    status_changed: int
+    out_of_day: int
+    out_of_day_keys: list[int]
+    duplicates_dropped: int
+    status_counts: dict[str, int]
+    path: str
+    bytes_written: int
+    rewritten: bool
+    preview: list[dict[str, Any]]
+    stats: ClientStats
+    seconds: float
+    extra_fields_rows: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def day_end(day: dt.date, timezone: str) -> dt.datetime:
+    return dt.datetime.combine(
+        day + dt.timedelta(days=1), dt.time(0), tzinfo=zoneinfo.ZoneInfo(timezone)
+    )
+
+
+def is_settle_due(day: dt.date, now: dt.datetime, options: SyncOptions) -> bool:
+    return now >= day_end(day, options.timezone) + dt.timedelta(hours=options.settle_after_hours)
+
+
+def plan_day(
+    day: dt.date,
+    *,
+    now: dt.datetime,
+    options: SyncOptions,
+    full_refresh: bool,
+    stored: StoredState | None,
+    file_state: DayFileState | None,
+) -> DayPlan:
+    settled = is_settle_due(day, now, options)
+    if full_refresh:
+        return DayPlan(
+            "full-refresh", None, settled, "full_refresh was requested in the run config"
+        )
+    if settled:
+        return DayPlan(
+            "settle",
+            None,
+            True,
+            f"the day ended at least {options.settle_after_hours} h ago: fetch it whole, final",
+        )
+    if stored is None or stored.cursor is None:
+        return DayPlan("catch-up", None, False, "no cursor stored for this day yet: fetch it whole")
+    if file_state is None:
+        return DayPlan(
+            "catch-up", None, False, "the day's Parquet file is missing: fetch the day whole"
+        )
+    mismatches = []
+    if file_state.cursor != stored.cursor:
+        mismatches.append(
+            f"the file is complete up to cursor {file_state.cursor!r} but the last "
+            f"materialization recorded {stored.cursor!r}"
+        )
+    for what, in_file, in_store, current in (
+        ("date field", file_state.date_field, stored.date_field, options.date_field),
+        ("time zone", file_state.timezone, stored.timezone, options.timezone),
+    ):
+        if not in_file == in_store == current:
+            mismatches.append(
+                f"{what}: file {in_file!r}, materialization {in_store!r}, setting {current!r}"
+            )
+    if file_state.schema_version != SCHEMA_VERSION:
+        mismatches.append(f"schema version {file_state.schema_version!r} is not {SCHEMA_VERSION!r}")
+    if mismatches:
+        return DayPlan(
+            "catch-up", None, False, "fetching the day whole because " + "; ".join(mismatches)
+        )
+    return DayPlan(
+        "catch-up", stored.cursor, False, f"fetching records after cursor {stored.cursor!r}"
+    )
+
+
+def sync_day(
+    client: CustomerGaugeClient,
+    lake: ParquetLake,
+    endpoint: Endpoint,
+    day: dt.date,
+    plan: DayPlan,
+    options: SyncOptions,
+) -> DayResult:
+    started = time.perf_counter()
+    before = client.stats.snapshot()
+    decoder = endpoint.decoder()
+    day_sync = _DaySync(client, lake, endpoint, decoder, day, plan, options)
+    result = day_sync.run_full() if plan.full_fetch else day_sync.run_catch_up()
+    result.stats = client.stats.since(before)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+class _DaySync:
+    def __init__(
+        self,
+        client: CustomerGaugeClient,
+        lake: ParquetLake,
+        endpoint: Endpoint,
+        decoder: RecordDecoder,
+        day: dt.date,
+        plan: DayPlan,
+        options: SyncOptions,
+    ) -> None:
+        self.client, self.lake, self.endpoint, self.decoder = client, lake, endpoint, decoder
+        self.day, self.plan, self.options = day, plan, options
+        self.key = endpoint.key
+        self.cursor: Cursor | None = plan.cursor
+        self.out_of_day = 0
+        self.out_of_day_keys: list[int] = []
+        self.extra_fields_rows = 0
+
+    # -- fetching -------------------------------------------------------------------
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        """In-day batches of the plan's pages; out-of-day records are counted and dropped."""
+        period = Period(self.options.date_field, self.day, self.day)
+        pages = self.client.iter_pages(
+            self.endpoint.path, period=period, cursor=self.plan.cursor, expand=self.endpoint.expand
+        )
+        for page in prefetch(pages, PREFETCH_PAGES):
+            if page.records:
+                where = (
+                    f"{self.endpoint.path} day {self.day.isoformat()} page {page.number} "
+                    f"(cursor {page.sent_cursor if page.sent_cursor is not None else 'none'})"
+                )
+                synced_at = dt.datetime.now(dt.timezone.utc)
+                batch = self.decoder.decode(page.records, synced_at, where)
+                yield self._keep_in_day(batch)
+            self.cursor = page.cursor
+
+    def _keep_in_day(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        days = pc.cast(batch.column(self.options.date_field), pa.date32())
+        in_day = pc.fill_null(pc.equal(days, pa.scalar(self.day, pa.date32())), False)
+        kept = batch.filter(in_day)
+        dropped = batch.num_rows - kept.num_rows
+        if dropped:
+            self.out_of_day += dropped
+            room = OUT_OF_DAY_SAMPLE - len(self.out_of_day_keys)
+            if room > 0:
+                keys = batch.filter(pc.invert(in_day)).column(self.key).to_pylist()
+                self.out_of_day_keys.extend(keys[:room])
+        self.extra_fields_rows += kept.num_rows - kept.column("extra_fields").null_count
+        return kept
+
+    # -- full fetch: stream into a new file ----------------------------------------
+
+    def run_full(self) -> DayResult:
+        previous = self.lake.read_day(self.endpoint.name, self.day, columns=[self.key, "status"])
+        old_status: dict[int, str | None] = (
+            dict(
+                zip(
+                    previous.column(self.key).to_pylist(),
+                    previous.column("status").to_pylist(),
+                    strict=True,
+                )
+            )
+            if previous is not None
+            else {}
+        )
+        seen: set[int] = set()
+        added = changed = duplicates = 0
+        out = _Output(self.decoder.schema, self.key)
+        with self.lake.day_writer(self.endpoint.name, self.day, self.decoder.schema) as writer:
+            for batch in self._batches():
+                keys = batch.column(self.key).to_pylist()
+                statuses = batch.column("status").to_pylist()
+                keep = []
+                for k, status in zip(keys, statuses, strict=True):
+                    fresh = k not in seen
+                    keep.append(fresh)
+                    if not fresh:
+                        duplicates += 1  # the API repeated a record: keep its first copy
+                        continue
+                    seen.add(k)
+                    if k not in old_status:
+                        added += 1
+                    elif old_status[k] != status:
+                        changed += 1
+                if not all(keep):
+                    batch = batch.filter(pa.array(keep))
+                writer.write(batch)
+                out.observe(batch)
+            writer.commit(self._kv_metadata())
+        removed = sum(1 for k in old_status if k not in seen)
+        return self._result(out, writer.bytes_written, True, added, removed, changed, duplicates)
+
+    # -- catch-up: merge new rows into the day's file ------------------------------
+
+    def run_catch_up(self) -> DayResult:
+        new_batches = list(self._batches())
+        new = pa.Table.from_batches(new_batches, schema=self.decoder.schema)
+        new, duplicates = _dedupe_keep_last(new, self.key)
+        out = _Output(self.decoder.schema, self.key)
+        if new.num_rows == 0 and self.cursor == self.plan.cursor:
+            # Nothing new: leave the file alone; its footer already names this cursor.
+            state = self.lake.day_state(self.endpoint.name, self.day)
+            existing = self.lake.read_day(
+                self.endpoint.name,
+                self.day,
+                columns=[self.key, "status", self.options.date_field, "language"],
+            )
+            if existing is not None:
+                out.observe_table(existing)
+            return self._result(out, 0, False, 0, 0, 0, duplicates, rows=state.rows if state else 0)
+        new_keys = new.column(self.key)
+        replaced_rows = changed = 0
+        parquet_file = self.lake.open_day(self.endpoint.name, self.day)
+        with self.lake.day_writer(self.endpoint.name, self.day, self.decoder.schema) as writer:
+            if parquet_file is not None:
+                with parquet_file:
+                    for old in lake_files.iter_table_batches(parquet_file):
+                        replaced = pc.is_in(old.column(self.key), value_set=new_keys)
+                        if pc.any(replaced).as_py():
+                            replaced_rows += pc.sum(replaced).as_py()
+                            changed += _status_changes(old.filter(replaced), new, self.key)
+                            old = old.filter(pc.invert(replaced))
+                        writer.write(old)
+                        out.observe(old)
+            added = new.num_rows - replaced_rows
+            writer.write(new)
+            out.observe_table(new)
+            writer.commit(self._kv_metadata())
+        return self._result(out, writer.bytes_written, True, added, 0, changed, duplicates)
+
+    # -- shared ---------------------------------------------------------------------
+
+    def _kv_metadata(self) -> dict[str, str]:
+        return {
+            lake_files.KV_CURSOR: json.dumps(self.cursor),
+            lake_files.KV_DATE_FIELD: self.options.date_field,
+            lake_files.KV_TIMEZONE: self.options.timezone,
+            lake_files.KV_DAY: self.day.isoformat(),
+            lake_files.KV_SCHEMA_VERSION: SCHEMA_VERSION,
+            lake_files.KV_SETTLED: "true"
+            if self.plan.settled and self.plan.full_fetch
+            else "false",
+            lake_files.KV_SYNCED_AT: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+
+    def _result(
+        self,
+        out: _Output,
+        bytes_written: int,
+        rewritten: bool,
+        added: int,
+        removed: int,
+        changed: int,
+        duplicates: int,
+        rows: int | None = None,
+    ) -> DayResult:
+        return DayResult(
+            day=self.day,
+            plan=self.plan,
+            cursor=self.cursor,
+            row_count=out.rows if rows is None else rows,
+            rows_added=added,
+            rows_removed=removed,
+            status_changed=changed,
+            out_of_day=self.out_of_day,
+            out_of_day_keys=self.out_of_day_keys,
+            duplicates_dropped=duplicates,
+            status_counts=dict(sorted(out.status_counts.items())),
+            path=self.lake.display_path(self.endpoint.name, self.day),
+            bytes_written=bytes_written,
+            rewritten=rewritten,
+            preview=out.preview,
+            stats=ClientStats(),
+            seconds=0.0,
+            extra_fields_rows=self.extra_fields_rows,
+        )
+
+
+class _Output:
+    """Running totals over what goes into the day's file: rows, status counts, a preview."""
+
+    def __init__(self, schema: pa.Schema, key: str) -> None:
+        self.rows = 0
+        self.status_counts: Counter[str] = Counter()
+        self.preview: list[dict[str, Any]] = []
+        self._key = key
+
+    def observe(self, batch: pa.RecordBatch) -> None:
+        self.observe_table(pa.Table.from_batches([batch]))
+
+    def observe_table(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        self.rows += table.num_rows
+        for item in pc.value_counts(table.column("status")).to_pylist():
+            self.status_counts[item["values"] or "(null)"] += item["counts"]
+        room = PREVIEW_ROWS - len(self.preview)
+        if room > 0:
+            # Only columns that carry no personal data reach Dagster's metadata.
+            safe = [
+                c
+                for c in (self._key, "status", "date_sent", "date_creation", "language")
+                if c in table.column_names
+            ]
+            self.preview.extend(table.select(safe).slice(0, room).to_pylist())
+
+
+def _dedupe_keep_last(table: pa.Table, key: str) -> tuple[pa.Table, int]:
+    """Within one catch-up the last copy of a record is the newest."""
+    if table.num_rows == 0:
+        return table, 0
+    indexed = table.append_column("__row", pa.array(range(table.num_rows), pa.int64()))
+    last = indexed.group_by(key, use_threads=False).aggregate([("__row", "max")])
+    keep = pc.sort_indices(last.column("__row_max"))
+    rows = pc.take(last.column("__row_max"), keep)
+    deduped = table.take(rows)
+    return deduped, table.num_rows - deduped.num_rows
+
+
+def _status_changes(old: pa.Table | pa.RecordBatch, new: pa.Table, key: str) -> int:
+    new_status = dict(
+        zip(new.column(key).to_pylist(), new.column("status").to_pylist(), strict=True)
+    )
+    return sum(
+        1
+        for k, s in zip(old.column(key).to_pylist(), old.column("status").to_pylist(), strict=True)
+        if new_status.get(k) != s
+    )
+
+
+def prefetch(iterator: Iterator[T], depth: int) -> Iterator[T]:
+    """Run `iterator` in a thread, `depth` items ahead, so fetching overlaps the consumer's work."""
+    items: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(kind: str, value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                items.put((kind, value), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False  # the consumer has gone
+
+    def produce() -> None:
+        try:
+            for item in iterator:
+                if not put("item", item):
+                    return
+            put("done", None)
+        except BaseException as exc:
+            put("error", exc)
+
+    worker = threading.Thread(target=produce, name="cg-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = items.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        worker.join(timeout=5)
