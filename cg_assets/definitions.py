@@ -1,20 +1,27 @@
 """Wires the endpoint table, assets, checks, automation and resources into `Definitions`."""
 
-from __future__ import annotations
-
 from dagster import Definitions
 
 from cg_assets.customergauge.endpoints import ENDPOINTS
 from cg_assets.defs.assets import asset_key_for, build_sync_asset
+from cg_assets.defs.automation import build_sync_job
 from cg_assets.defs.checks import build_freshness_check
+from cg_assets.defs.partitions import daily_partitions
 from cg_assets.defs.resources import default_resources
+from cg_assets.defs.schedules import build_catch_up_schedule
+from cg_assets.defs.sensors import build_settle_sensor
 from cg_assets.settings import LoadSettings
 
 
 def build_definitions(settings: LoadSettings) -> Definitions:
+    keys = [asset_key_for(e) for e in ENDPOINTS]
+    job = build_sync_job(keys, daily_partitions(settings))
     return Definitions(
-        assets=[build_sync_asset(endpoint, settings) for endpoint in ENDPOINTS],
-        asset_checks=[build_freshness_check(asset_key_for(e), settings) for e in ENDPOINTS],
+        assets=[build_sync_asset(e, settings) for e in ENDPOINTS],
+        asset_checks=[build_freshness_check(key, settings) for key in keys],
+        jobs=[job],
+        schedules=[build_catch_up_schedule(job, keys, settings)],
+        sensors=[build_settle_sensor(job, keys, settings)],
         resources=default_resources(),
     )
 

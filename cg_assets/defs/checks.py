@@ -5,7 +5,6 @@ the files back from the lake, and name the days and records that fail. Freshness
 separate check: it asks the instance when today's partition was last synced.
 """
 
-
 import datetime as dt
 from collections.abc import Sequence
 

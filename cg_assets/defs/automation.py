@@ -1,0 +1,82 @@
+"""What the schedule and the sensor share: the sync job, run tags, and which partitions
+already have a run queued or in progress."""
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    DagsterInstance,
+    DagsterRunStatus,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    PartitionsDefinition,
+    RunsFilter,
+    define_asset_job,
+)
+
+if TYPE_CHECKING:  # not exported by dagster's public API
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
+
+from cg_assets.defs.assets import LAKE_WRITER_TAG
+
+SYNC_JOB_NAME = "customergauge_sync_job"
+AUTOMATION_TAG = "cg_assets/automation"
+SETTLE_OF_TAG = "cg_assets/settle_of"
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+IN_FLIGHT_RUNS_SCANNED = 200
+
+
+def build_sync_job(
+    keys: Sequence[AssetKey], partitions_def: PartitionsDefinition
+) -> "UnresolvedAssetJobDefinition":
+    return define_asset_job(
+        SYNC_JOB_NAME,
+        selection=AssetSelection.assets(*keys),
+        partitions_def=partitions_def,
+        description="Sync CustomerGauge days into the lake (launched by the hourly schedule and the settle sensor).",
+        tags={LAKE_WRITER_TAG: "customergauge"},
+    )
+
+
+def schedule_status(automation: bool) -> DefaultScheduleStatus:
+    return DefaultScheduleStatus.RUNNING if automation else DefaultScheduleStatus.STOPPED
+
+
+def sensor_status(automation: bool) -> DefaultSensorStatus:
+    return DefaultSensorStatus.RUNNING if automation else DefaultSensorStatus.STOPPED
+
+
+def in_flight_days(instance: DagsterInstance, keys: Iterable[AssetKey]) -> set[dt.date]:
+    """Days that a queued or running run of these assets will write (single days and ranges)."""
+    wanted = set(keys)
+    days: set[dt.date] = set()
+    for run in instance.get_runs(
+        filters=RunsFilter(statuses=IN_FLIGHT), limit=IN_FLIGHT_RUNS_SCANNED
+    ):
+        if run.asset_selection is not None and not (set(run.asset_selection) & wanted):
+            continue
+        if run.asset_selection is None and run.job_name != SYNC_JOB_NAME:
+            continue
+        tags = run.tags
+        if PARTITION_TAG in tags:
+            days.add(dt.date.fromisoformat(tags[PARTITION_TAG]))
+        elif RANGE_START_TAG in tags and RANGE_END_TAG in tags:
+            day = dt.date.fromisoformat(tags[RANGE_START_TAG])
+            end = dt.date.fromisoformat(tags[RANGE_END_TAG])
+            while day <= end:
+                days.add(day)
+                day += dt.timedelta(days=1)
+    return days

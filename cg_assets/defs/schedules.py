@@ -1,0 +1,61 @@
+"""Hourly catch-up: today and yesterday, the days that can still change cheaply.
+
+Yesterday too, because a record sent at 23:59 can reach the API after midnight.
+"""
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from dagster import (
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SkipReason,
+    schedule,
+)
+
+if TYPE_CHECKING:  # not exported by dagster's public API
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
+
+from cg_assets.defs.assets import LAKE_WRITER_TAG
+from cg_assets.defs.automation import AUTOMATION_TAG, in_flight_days, schedule_status
+from cg_assets.settings import LoadSettings
+
+SCHEDULE_NAME = "customergauge_hourly_catch_up"
+
+
+def catch_up_days(now: dt.datetime, settings: LoadSettings) -> list[dt.date]:
+    today = now.astimezone(settings.tz).date()
+    return [d for d in (today - dt.timedelta(days=1), today) if d >= settings.start_date]
+
+
+def build_catch_up_schedule(
+    job: "UnresolvedAssetJobDefinition", keys: list, settings: LoadSettings
+) -> ScheduleDefinition:
+    @schedule(
+        name=SCHEDULE_NAME,
+        job=job,
+        cron_schedule=f"{settings.schedule_minute} * * * *",
+        execution_timezone=settings.timezone,
+        default_status=schedule_status(settings.automation),
+        description="Every hour, catch today and yesterday up from their stored cursors.",
+    )
+    def _hourly(context: ScheduleEvaluationContext) -> list[RunRequest] | SkipReason:
+        tick = context.scheduled_execution_time or dt.datetime.now(settings.tz)
+        busy = in_flight_days(context.instance, keys)
+        requests = [
+            RunRequest(
+                run_key=f"catch-up:{day.isoformat()}:{tick.isoformat()}",
+                partition_key=day.isoformat(),
+                tags={AUTOMATION_TAG: "hourly-catch-up", LAKE_WRITER_TAG: "customergauge"},
+            )
+            for day in catch_up_days(tick, settings)
+            if day not in busy
+        ]
+        return requests or SkipReason(
+            "today and yesterday already have a run queued or in progress"
+        )
+
+    return _hourly

@@ -1,0 +1,70 @@
+"""The simulator's truth, turned into expected lake rows by a conversion written
+independently of cg_assets.lake.schema, so a bug there cannot hide in both."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from cg_assets.simulator import SimulatorControl
+
+NULL_DATES = ("", "0000-00-00 00:00:00", None)
+DATE_FIELDS = ("date_creation", "date_order", "date_sent", "date_email_sent", "date_opened", "date_clicked")
+
+
+def expected_row(record: dict[str, Any]) -> dict[str, Any]:
+    contact = record.get("contact") or {}
+    account = record.get("account") or {}
+    row = {
+        "number_customergauge": record["number_customergauge"],
+        "status": record.get("status"),
+        "contact_first_name": contact.get("first_name"),
+        "contact_last_name": contact.get("last_name"),
+        "account_name": account.get("name"),
+        "account_number": account.get("number"),
+        "number_customer": record.get("number_customer"),
+        "number_order": record.get("number_order"),
+        "email": record.get("email"),
+        "phone": record.get("phone"),
+        "language": record.get("language"),
+        "link": record.get("link"),
+        "properties": record.get("properties"),
+    }
+    for name in DATE_FIELDS:
+        value = record.get(name)
+        row[name] = None if value in NULL_DATES else dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
+    return row
+
+
+def truth_rows(control: SimulatorControl, day: dt.date, field: str = "date_sent") -> dict[int, dict[str, Any]]:
+    records = control.truth(field=field, start=day, end=day)
+    return {r["number_customergauge"]: expected_row(r) for r in records}
+
+
+def day_file(lake_root: Path, day: dt.date, table: str = "non_responses") -> Path:
+    return lake_root / "customergauge" / table / f"date={day.isoformat()}" / "data.parquet"
+
+
+def lake_rows(lake_root: Path, day: dt.date) -> list[dict[str, Any]]:
+    return pq.read_table(day_file(lake_root, day)).to_pylist()
+
+
+def assert_day_equals_truth(lake_root: Path, control: SimulatorControl, day: dt.date) -> int:
+    """Record for record and field for field; returns the row count."""
+    expected = truth_rows(control, day)
+    rows = lake_rows(lake_root, day)
+    keys = [r["number_customergauge"] for r in rows]
+    assert len(keys) == len(set(keys)), "a record key appears twice in the partition"
+    assert set(keys) == set(expected), (
+        f"missing {sorted(set(expected) - set(keys))[:5]}, unexpected {sorted(set(keys) - set(expected))[:5]}"
+    )
+    for row in rows:
+        want = expected[row["number_customergauge"]]
+        got = {k: row[k] for k in want}
+        assert got == want, f"record {row['number_customergauge']} differs"
+        assert row["extra_fields"] is None
+        assert row["synced_at"] is not None
+    return len(rows)
