@@ -31,20 +31,38 @@ YOUNG = LoadSettings(start_date=SIM_START, settle_after_hours=8784)
 OLD = LoadSettings(start_date=SIM_START, settle_after_hours=0)
 
 
-def run(instance: DagsterInstance, resources: dict, settings: LoadSettings = YOUNG, *,
-        day: dt.date | None = DAY, range_: tuple[dt.date, dt.date] | None = None,
-        full_refresh: bool = False, raise_on_error: bool = True) -> Any:
+def run(
+    instance: DagsterInstance,
+    resources: dict,
+    settings: LoadSettings = YOUNG,
+    *,
+    day: dt.date | None = DAY,
+    range_: tuple[dt.date, dt.date] | None = None,
+    full_refresh: bool = False,
+    raise_on_error: bool = True,
+) -> Any:
     asset = build_sync_asset(NON_RESPONSES, settings)
     tags = {}
     partition_key = None
     if range_:
-        tags = {"dagster/asset_partition_range_start": range_[0].isoformat(),
-                "dagster/asset_partition_range_end": range_[1].isoformat()}
+        tags = {
+            "dagster/asset_partition_range_start": range_[0].isoformat(),
+            "dagster/asset_partition_range_end": range_[1].isoformat(),
+        }
     else:
         partition_key = day.isoformat()
-    run_config = {"ops": {"customergauge__non_responses": {"config": {"full_refresh": full_refresh}}}}
-    return materialize([asset], partition_key=partition_key, tags=tags, instance=instance,
-                       resources=resources, run_config=run_config, raise_on_error=raise_on_error)
+    run_config = {
+        "ops": {"customergauge__non_responses": {"config": {"full_refresh": full_refresh}}}
+    }
+    return materialize(
+        [asset],
+        partition_key=partition_key,
+        tags=tags,
+        instance=instance,
+        resources=resources,
+        run_config=run_config,
+        raise_on_error=raise_on_error,
+    )
 
 
 def latest_metadata(instance: DagsterInstance, day: dt.date) -> dict[str, Any]:
@@ -60,7 +78,9 @@ def file_cursor(lake_root: Path, day: dt.date) -> int:
     return int(kv[KV_CURSOR.encode()])
 
 
-def test_first_sync_of_a_day_equals_the_truth(instance, resources, control: SimulatorControl, lake_root):
+def test_first_sync_of_a_day_equals_the_truth(
+    instance, resources, control: SimulatorControl, lake_root
+):
     run(instance, resources)
     rows = assert_day_equals_truth(lake_root, control, DAY)
     md = latest_metadata(instance, DAY)
@@ -77,7 +97,9 @@ def test_first_sync_of_a_day_equals_the_truth(instance, resources, control: Simu
     assert "number_customergauge" in preview and "@" not in preview and "first_name" not in preview
 
 
-def test_catch_up_fetches_only_new_records(instance, resources, control: SimulatorControl, lake_root):
+def test_catch_up_fetches_only_new_records(
+    instance, resources, control: SimulatorControl, lake_root
+):
     run(instance, resources)
     first_cursor = latest_metadata(instance, DAY)["cursor"]
     added = control.add_records(DAY, 7)
@@ -89,18 +111,25 @@ def test_catch_up_fetches_only_new_records(instance, resources, control: Simulat
     stats = control.stats()
     assert stats["records_served"] == 7
     assert stats["api_requests"] == 2  # one page of 7, then the empty page
-    assert all(r["query"].get("cursor") in (str(first_cursor), [str(first_cursor)]) or
-               r["query"].get("cursor") not in (None, []) for r in stats["requests"])
+    assert all(
+        r["query"].get("cursor") in (str(first_cursor), [str(first_cursor)])
+        or r["query"].get("cursor") not in (None, [])
+        for r in stats["requests"]
+    )
     assert str(first_cursor) in str(stats["requests"][0]["query"]["cursor"])
     md = latest_metadata(instance, DAY)
     assert md["fetch"] == "incremental" and md["rows_added"] == 7
     assert md["cursor"] != first_cursor
     rows = assert_day_equals_truth(lake_root, control, DAY)
-    assert set(added) <= {r["number_customergauge"] for r in pq.read_table(day_file(lake_root, DAY)).to_pylist()}
+    assert set(added) <= {
+        r["number_customergauge"] for r in pq.read_table(day_file(lake_root, DAY)).to_pylist()
+    }
     assert md["dagster/row_count"] == rows
 
 
-def test_catch_up_with_nothing_new_makes_one_request_and_keeps_the_file(instance, resources, control, lake_root):
+def test_catch_up_with_nothing_new_makes_one_request_and_keeps_the_file(
+    instance, resources, control, lake_root
+):
     run(instance, resources)
     before = day_file(lake_root, DAY).stat().st_mtime_ns
     control.reset_stats()
@@ -112,7 +141,9 @@ def test_catch_up_with_nothing_new_makes_one_request_and_keeps_the_file(instance
     assert md["dagster/row_count"] == len(truth_rows(control, DAY))
 
 
-def test_settle_replaces_the_day_with_the_new_truth(instance, resources, control: SimulatorControl, lake_root):
+def test_settle_replaces_the_day_with_the_new_truth(
+    instance, resources, control: SimulatorControl, lake_root
+):
     run(instance, resources)
     keys = sorted(truth_rows(control, DAY))
     failed = control.fail_records(keys[:5])
@@ -127,7 +158,11 @@ def test_settle_replaces_the_day_with_the_new_truth(instance, resources, control
     assert md["status_changed"] == 5
     assert md["status_counts"].get("survey-failed") == 5
     assert_day_equals_truth(lake_root, control, DAY)
-    keys = set(pq.read_table(day_file(lake_root, DAY), columns=["number_customergauge"]).column(0).to_pylist())
+    keys = set(
+        pq.read_table(day_file(lake_root, DAY), columns=["number_customergauge"])
+        .column(0)
+        .to_pylist()
+    )
     assert not keys & set(responded)
 
 
@@ -141,7 +176,9 @@ def test_full_refresh_of_a_young_day_is_not_settled(instance, resources, control
     assert_day_equals_truth(lake_root, control, DAY)
 
 
-def test_single_run_backfill_writes_every_day_with_its_own_cursor(instance, resources, control, lake_root):
+def test_single_run_backfill_writes_every_day_with_its_own_cursor(
+    instance, resources, control, lake_root
+):
     result = run(instance, resources, range_=(SIM_START, SIM_END))
     assert result.success
     assert len({r.dagster_run.run_id for r in instance.get_run_records()}) == 1
@@ -159,8 +196,12 @@ def test_single_run_backfill_writes_every_day_with_its_own_cursor(instance, reso
 def test_a_failing_day_does_not_stop_the_others(instance, resources, control, lake_root):
     # The first request of the run (the first day's first page) breaks the contract.
     control.inject({"kind": "bad_data"})
-    result = run(instance, resources, range_=(SIM_START, SIM_START + dt.timedelta(days=2)),
-                 raise_on_error=False)
+    result = run(
+        instance,
+        resources,
+        range_=(SIM_START, SIM_START + dt.timedelta(days=2)),
+        raise_on_error=False,
+    )
     assert not result.success
     failure = result.failure_data_for_node("customergauge__non_responses")
     assert SIM_START.isoformat() in str(failure.error.message if failure.error else failure)
@@ -174,15 +215,23 @@ def test_a_failing_day_does_not_stop_the_others(instance, resources, control, la
     assert_day_equals_truth(lake_root, control, SIM_START)
 
 
-def test_crash_after_write_before_metadata_is_healed_by_the_next_run(instance, resources, control, lake_root):
+def test_crash_after_write_before_metadata_is_healed_by_the_next_run(
+    instance, resources, control, lake_root
+):
     run(instance, resources)
     control.add_records(DAY, 5)
     # A run that wrote its file and died before Dagster recorded the materialization.
     options = SyncOptions("date_sent", "UTC", YOUNG.settle_after_hours)
     stored_cursor = latest_metadata(instance, DAY)["cursor"]
     lake = ParquetLake(str(lake_root))
-    plan = plan_day(DAY, now=dt.datetime.now(dt.timezone.utc), options=options, full_refresh=False,
-                    stored=None, file_state=None)
+    plan = plan_day(
+        DAY,
+        now=dt.datetime.now(dt.timezone.utc),
+        options=options,
+        full_refresh=False,
+        stored=None,
+        file_state=None,
+    )
     with resources["customergauge"].get_client() as client:
         sync_day(client, lake, NON_RESPONSES, DAY, plan, options)
     assert file_cursor(lake_root, DAY) != stored_cursor
@@ -199,7 +248,9 @@ def test_crash_after_write_before_metadata_is_healed_by_the_next_run(instance, r
     assert [f for f in files if f.is_file()] == [day_file(lake_root, DAY)]
 
 
-def test_a_deleted_file_makes_the_next_run_fetch_the_day_whole(instance, resources, control, lake_root):
+def test_a_deleted_file_makes_the_next_run_fetch_the_day_whole(
+    instance, resources, control, lake_root
+):
     run(instance, resources)
     day_file(lake_root, DAY).unlink()
     run(instance, resources)
@@ -208,9 +259,13 @@ def test_a_deleted_file_makes_the_next_run_fetch_the_day_whole(instance, resourc
     assert_day_equals_truth(lake_root, control, DAY)
 
 
-def test_a_changed_date_field_makes_the_next_run_fetch_the_day_whole(instance, resources, control, lake_root):
+def test_a_changed_date_field_makes_the_next_run_fetch_the_day_whole(
+    instance, resources, control, lake_root
+):
     run(instance, resources)
-    by_creation = LoadSettings(start_date=SIM_START, settle_after_hours=8784, date_field="date_creation")
+    by_creation = LoadSettings(
+        start_date=SIM_START, settle_after_hours=8784, date_field="date_creation"
+    )
     run(instance, resources, by_creation)
     md = latest_metadata(instance, DAY)
     assert md["fetch"] == "full" and "date field" in md["reason"]
@@ -229,7 +284,9 @@ def test_an_empty_day_writes_a_valid_empty_partition_and_a_cursor(instance, reso
     assert md["dagster/row_count"] == 0 and isinstance(md["cursor"], int)
 
 
-def test_a_record_outside_the_day_is_not_written_and_fails_the_warning_check(instance, resources, control, lake_root):
+def test_a_record_outside_the_day_is_not_written_and_fails_the_warning_check(
+    instance, resources, control, lake_root
+):
     control.inject({"kind": "out_of_day"})
     result = run(instance, resources)
     md = latest_metadata(instance, DAY)

@@ -25,8 +25,12 @@ PERIOD = Period("date_sent", DAY, DAY)
 PATH = wire.NON_RESPONSES_PATH
 
 
-def fetch_day(client: CustomerGaugeClient, day: dt.date = DAY, **kw: Any) -> tuple[list[dict], list]:
-    pages = list(client.iter_pages(PATH, period=Period("date_sent", day, day), expand=("properties",), **kw))
+def fetch_day(
+    client: CustomerGaugeClient, day: dt.date = DAY, **kw: Any
+) -> tuple[list[dict], list]:
+    pages = list(
+        client.iter_pages(PATH, period=Period("date_sent", day, day), expand=("properties",), **kw)
+    )
     return [r for p in pages for r in p.records], pages
 
 
@@ -49,7 +53,11 @@ def test_pages_to_the_empty_page_across_short_pages(client, control):
     # the period filter and the expansion go on every page, not only the first
     for request in control.stats()["requests"]:
         assert query_value(request, "period[field]") == "date_sent"
-        assert query_value(request, "period[start]") == query_value(request, "period[end]") == DAY.isoformat()
+        assert (
+            query_value(request, "period[start]")
+            == query_value(request, "period[end]")
+            == DAY.isoformat()
+        )
         assert query_value(request, "with[]") == "properties"
         assert query_value(request, "per_page") == str(TEST_PER_PAGE)
     # each page resumes from the cursor the previous one returned
@@ -130,8 +138,12 @@ TRANSIENT = [
 ]
 
 
-@pytest.mark.parametrize(("fault", "cause"), TRANSIENT, ids=[f"{f['kind']}-{f.get('code', '')}" for f, _ in TRANSIENT])
-def test_transient_faults_are_retried_without_losing_or_repeating_a_record(simulator, control, fault, cause):
+@pytest.mark.parametrize(
+    ("fault", "cause"), TRANSIENT, ids=[f"{f['kind']}-{f.get('code', '')}" for f, _ in TRANSIENT]
+)
+def test_transient_faults_are_retried_without_losing_or_repeating_a_record(
+    simulator, control, fault, cause
+):
     control.inject({**fault, "times": 2})
     with make_resource(simulator, http_timeout="2,1").get_client() as client:
         records, _ = fetch_day(client)
@@ -142,7 +154,9 @@ def test_transient_faults_are_retried_without_losing_or_repeating_a_record(simul
 
 @pytest.mark.parametrize("target", ["token"])
 def test_faults_on_the_token_endpoint_are_retried_too(client, control, target):
-    control.inject({"kind": "status", "code": 502, "target": target}, {"kind": "drop", "target": target})
+    control.inject(
+        {"kind": "status", "code": 502, "target": target}, {"kind": "drop", "target": target}
+    )
     records, _ = fetch_day(client)
     assert len(records) == len(truth_keys(control))
     assert client.stats.retries["5xx"] == 1 and client.stats.retries["connection"] == 1
@@ -151,7 +165,9 @@ def test_faults_on_the_token_endpoint_are_retried_too(client, control, target):
 def test_retry_after_is_honoured(simulator, control):
     waits: list[float] = []
     resource = make_resource(simulator)
-    client = CustomerGaugeClient(resource.client_settings(), "cg-demo-client", DEMO_CLIENT_SECRET, sleep=waits.append)
+    client = CustomerGaugeClient(
+        resource.client_settings(), "cg-demo-client", DEMO_CLIENT_SECRET, sleep=waits.append
+    )
     control.inject({"kind": "status", "code": 429, "retry_after": 7})
     with client:
         fetch_day(client)
@@ -161,25 +177,40 @@ def test_retry_after_is_honoured(simulator, control):
 def test_backoff_without_retry_after_grows_and_stays_bounded(simulator, control):
     waits: list[float] = []
     resource = make_resource(simulator, backoff_seconds=1.0, max_retries=4)
-    client = CustomerGaugeClient(resource.client_settings(), "cg-demo-client", DEMO_CLIENT_SECRET, sleep=waits.append)
+    client = CustomerGaugeClient(
+        resource.client_settings(), "cg-demo-client", DEMO_CLIENT_SECRET, sleep=waits.append
+    )
     control.inject({"kind": "status", "code": 503, "times": 4})
     with client:
         fetch_day(client)
     assert len(waits) == 4
-    assert all(0 <= w <= 2 ** i for i, w in enumerate(waits))
+    assert all(0 <= w <= 2**i for i, w in enumerate(waits))
 
 
-def test_retries_give_up_with_an_error_that_says_what_how_often_and_the_last_status(simulator, control):
+def test_retries_give_up_with_an_error_that_says_what_how_often_and_the_last_status(
+    simulator, control
+):
     control.inject({"kind": "status", "code": 503, "times": 10})
-    with make_resource(simulator, max_retries=2).get_client() as client, pytest.raises(RetriesExhaustedError) as info:
+    with (
+        make_resource(simulator, max_retries=2).get_client() as client,
+        pytest.raises(RetriesExhaustedError) as info,
+    ):
         fetch_day(client)
     message = str(info.value)
-    assert "3 attempt(s)" in message and "HTTP 503" in message and PATH in message and "page 1" in message
+    assert (
+        "3 attempt(s)" in message
+        and "HTTP 503" in message
+        and PATH in message
+        and "page 1" in message
+    )
 
 
 def test_a_persistent_html_page_fails_quoting_the_start_of_the_body(simulator, control):
     control.inject({"kind": "html", "times": 10})
-    with make_resource(simulator, max_retries=1).get_client() as client, pytest.raises(RetriesExhaustedError) as info:
+    with (
+        make_resource(simulator, max_retries=1).get_client() as client,
+        pytest.raises(RetriesExhaustedError) as info,
+    ):
         fetch_day(client)
     assert "<html>" in str(info.value).lower() and "not JSON" in str(info.value)
 
@@ -187,7 +218,9 @@ def test_a_persistent_html_page_fails_quoting_the_start_of_the_body(simulator, c
 def test_a_retry_after_beyond_the_budget_gives_up_at_once(simulator, control):
     waits: list[float] = []
     resource = make_resource(simulator, retry_budget_seconds=30)
-    client = CustomerGaugeClient(resource.client_settings(), "cg-demo-client", DEMO_CLIENT_SECRET, sleep=waits.append)
+    client = CustomerGaugeClient(
+        resource.client_settings(), "cg-demo-client", DEMO_CLIENT_SECRET, sleep=waits.append
+    )
     control.inject({"kind": "status", "code": 429, "retry_after": 120})
     with client, pytest.raises(RetriesExhaustedError, match="CG_RETRY_BUDGET_SECONDS"):
         fetch_day(client)
@@ -201,7 +234,9 @@ def test_a_refused_request_is_not_retried_and_quotes_the_api(client, control):
     assert control.stats()["api_requests"] == 1
 
 
-@pytest.mark.parametrize(("kind", "match"), [("stuck_cursor", "does not advance"), ("bad_data", "expected a list")])
+@pytest.mark.parametrize(
+    ("kind", "match"), [("stuck_cursor", "does not advance"), ("bad_data", "expected a list")]
+)
 def test_contract_breaks_fail_clearly_instead_of_looping(client, control, kind, match):
     control.inject({"kind": "slow", "seconds": 0}, {"kind": kind})  # the second page breaks
     with pytest.raises(ApiContractError, match=match):
@@ -218,15 +253,22 @@ def test_a_page_with_records_but_no_cursor_is_a_contract_error(client, control):
 def test_an_empty_page_without_a_cursor_keeps_the_cursor_sent(client, control):
     empty_day = SIM_START - dt.timedelta(days=5)
     control.inject({"kind": "omit_cursor"})
-    pages = list(client.iter_pages(PATH, period=Period("date_sent", empty_day, empty_day), cursor=12345))
+    pages = list(
+        client.iter_pages(PATH, period=Period("date_sent", empty_day, empty_day), cursor=12345)
+    )
     assert len(pages) == 1 and pages[0].records == [] and pages[0].cursor == 12345
 
 
 def test_extra_params_pass_through_on_every_page(simulator, control):
-    with make_resource(simulator, extra_params="filter[cgid]=42&outbound=ref-1").get_client() as client:
+    with make_resource(
+        simulator, extra_params="filter[cgid]=42&outbound=ref-1"
+    ).get_client() as client:
         fetch_day(client)
     for request in control.stats()["requests"]:
-        assert query_value(request, "filter[cgid]") == "42" and query_value(request, "outbound") == "ref-1"
+        assert (
+            query_value(request, "filter[cgid]") == "42"
+            and query_value(request, "outbound") == "ref-1"
+        )
 
 
 def test_the_secret_and_the_token_never_reach_logs_or_errors(simulator, control, caplog):
@@ -236,15 +278,22 @@ def test_the_secret_and_the_token_never_reach_logs_or_errors(simulator, control,
         fetch_day(client)
         token = client._tokens.current
         assert token
-        for fault in ({"kind": "status", "code": 500, "times": 5}, {"kind": "unauthorized", "times": 2},
-                      {"kind": "html", "times": 5}, {"kind": "drop", "times": 5}):
+        for fault in (
+            {"kind": "status", "code": 500, "times": 5},
+            {"kind": "unauthorized", "times": 2},
+            {"kind": "html", "times": 5},
+            {"kind": "drop", "times": 5},
+        ):
             control.clear_faults()
             control.inject(fault)
             with pytest.raises(Exception) as info:
                 fetch_day(client)
             seen.append(repr(info.value) + str(info.value.__cause__) + str(info.value.__context__))
     control.configure(revoked=True)
-    with make_resource(simulator).get_client() as client, pytest.raises(AuthenticationError) as info:
+    with (
+        make_resource(simulator).get_client() as client,
+        pytest.raises(AuthenticationError) as info,
+    ):
         fetch_day(client)
     seen.append(str(info.value))
     text = "\n".join(seen) + caplog.text

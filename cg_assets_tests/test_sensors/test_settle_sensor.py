@@ -1,0 +1,250 @@
+"""The settle sensor and the hourly schedule on real instances, with time controlled."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from dagster import (
+    AssetMaterialization,
+    DagsterInstance,
+    DagsterRunStatus,
+    SensorResult,
+    SkipReason,
+    build_schedule_context,
+    build_sensor_context,
+    materialize,
+)
+from dagster._core.test_utils import create_run_for_test
+
+from cg_assets.customergauge.endpoints import NON_RESPONSES
+from cg_assets.definitions import build_definitions
+from cg_assets.defs import sensors
+from cg_assets.defs.assets import asset_key_for, build_sync_asset
+from cg_assets.defs.automation import SETTLE_OF_TAG, SYNC_JOB_NAME
+from cg_assets.defs.schedules import SCHEDULE_NAME
+from cg_assets.defs.sensors import SENSOR_NAME, evaluate_settle_tick
+from cg_assets.settings import LoadSettings
+from cg_assets_tests.conftest import SIM_START
+
+KEY = asset_key_for(NON_RESPONSES)
+KEYS = [KEY]
+UTC = dt.timezone.utc
+START = dt.date(2026, 9, 1)
+SETTINGS = LoadSettings(
+    start_date=START, settle_after_hours=48, settle_max_per_tick=3, heal_lookback_days=7
+)
+
+
+def end_of(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=UTC)
+
+
+def record(instance: DagsterInstance, day: dt.date, *, settled: bool) -> None:
+    instance.report_runless_asset_event(
+        AssetMaterialization(
+            asset_key=KEY, partition=day.isoformat(), metadata={"settled": settled, "cursor": 1}
+        )
+    )
+
+
+def requested(tick, kind: str = "settle") -> list[str]:
+    """Partitions requested for `kind` (settle or heal)."""
+    return [r.partition_key for r in tick.run_requests if r.tags["cg_assets/automation"] == kind]
+
+
+def test_a_day_synced_before_settling_is_requested_once_after_the_lag(instance):
+    day = dt.date(2026, 9, 10)
+    for d in range((day - START).days + 1):  # history settled up to the day before
+        record(instance, START + dt.timedelta(days=d), settled=START + dt.timedelta(days=d) < day)
+
+    early = evaluate_settle_tick(
+        instance, KEYS, SETTINGS, end_of(day) + dt.timedelta(hours=47), None
+    )
+    assert day.isoformat() not in requested(early)
+
+    due = end_of(day) + dt.timedelta(hours=49)
+    first = evaluate_settle_tick(instance, KEYS, SETTINGS, due, None)
+    assert requested(first) == [day.isoformat()]
+    assert first.run_requests[0].tags["cg_assets/automation"] == "settle"
+    # the next tick asks again under the same run key, which Dagster runs only once
+    again = evaluate_settle_tick(
+        instance, KEYS, SETTINGS, due + dt.timedelta(minutes=5), first.cursor
+    )
+    assert again.run_requests[0].run_key == first.run_requests[0].run_key
+    # the settle run ran: a settled materialization; never requested again
+    record(instance, day, settled=True)
+    later = evaluate_settle_tick(instance, KEYS, SETTINGS, due + dt.timedelta(days=3), again.cursor)
+    assert day.isoformat() not in requested(later)
+    assert json.loads(later.cursor)["settled_through"] >= day.isoformat()
+
+
+def test_the_watermark_keeps_ticks_cheap(instance):
+    for d in range(30):
+        record(instance, START + dt.timedelta(days=d), settled=True)
+    now = end_of(START + dt.timedelta(days=29)) + dt.timedelta(hours=49)
+    tick = evaluate_settle_tick(instance, KEYS, SETTINGS, now, None)
+    assert requested(tick) == []
+    watermark = dt.date.fromisoformat(json.loads(tick.cursor)["settled_through"])
+    assert watermark == START + dt.timedelta(days=29)
+    # a day recorded unsettled behind the watermark is not looked at again: the tick reads
+    # only days after the watermark
+    record(instance, START + dt.timedelta(days=3), settled=False)
+    assert requested(evaluate_settle_tick(instance, KEYS, SETTINGS, now, tick.cursor)) == []
+
+
+def test_the_per_tick_cap_holds_and_the_oldest_go_first(instance):
+    days = [START + dt.timedelta(days=d) for d in range(6)]
+    for day in days:
+        record(instance, day, settled=False)
+    now = end_of(days[-1]) + dt.timedelta(hours=50)
+    tick = evaluate_settle_tick(instance, KEYS, SETTINGS, now, None)
+    assert requested(tick) == [d.isoformat() for d in days[:3]]
+    assert any("CG_SETTLE_MAX_PER_TICK" in note for note in tick.notes)
+
+
+def test_gaps_in_the_look_back_window_are_healed_older_ones_left_to_backfill(instance):
+    today = dt.date(2026, 10, 20)
+    now = dt.datetime.combine(today, dt.time(12), tzinfo=UTC)
+    settings = LoadSettings(
+        start_date=dt.date(2026, 10, 1), heal_lookback_days=7, settle_max_per_tick=20
+    )
+    synced = {today - dt.timedelta(days=n) for n in (0, 1, 3)}
+    for day in synced:
+        record(instance, day, settled=day <= today - dt.timedelta(days=3))
+    tick = evaluate_settle_tick(instance, KEYS, settings, now, None)
+    heal = {r.partition_key for r in tick.run_requests if r.tags["cg_assets/automation"] == "heal"}
+    window = {today - dt.timedelta(days=n) for n in range(8)}
+    assert heal == {d.isoformat() for d in window - synced}
+    assert all(dt.date.fromisoformat(p) >= today - dt.timedelta(days=7) for p in heal)
+
+
+def test_a_failed_settle_run_is_requested_again_after_a_back_off(instance):
+    day = START
+    record(instance, day, settled=False)
+    now = end_of(day) + dt.timedelta(days=3)
+    first = evaluate_settle_tick(instance, KEYS, SETTINGS, now, None).run_requests[0]
+    assert first.run_key.endswith("attempt-1")
+    run = create_run_for_test(
+        instance, job_name=SYNC_JOB_NAME, tags=first.tags, status=DagsterRunStatus.STARTED
+    )
+    assert requested(evaluate_settle_tick(instance, KEYS, SETTINGS, now, None)) == []  # still going
+    instance.report_run_failed(run)
+    ended = instance.get_run_record_by_id(run.run_id).end_time
+    failed_at = dt.datetime.fromtimestamp(ended, UTC)
+    soon = evaluate_settle_tick(instance, KEYS, SETTINGS, failed_at + dt.timedelta(minutes=1), None)
+    assert requested(soon) == [] and any("backing off" in n for n in soon.notes)
+    later = evaluate_settle_tick(
+        instance, KEYS, SETTINGS, failed_at + dt.timedelta(minutes=11), None
+    )
+    retry = [r for r in later.run_requests if r.partition_key == day.isoformat()]
+    assert [r.run_key for r in retry] == [first.run_key.replace("attempt-1", "attempt-2")]
+    assert retry[0].tags[SETTLE_OF_TAG] == first.tags[SETTLE_OF_TAG]
+
+
+def test_days_with_a_run_in_flight_are_skipped(instance):
+    day = START
+    record(instance, day, settled=False)
+    create_run_for_test(
+        instance,
+        job_name=SYNC_JOB_NAME,
+        status=DagsterRunStatus.STARTED,
+        tags={"dagster/partition": day.isoformat()},
+    )
+    tick = evaluate_settle_tick(instance, KEYS, SETTINGS, end_of(day) + dt.timedelta(days=3), None)
+    assert day.isoformat() not in requested(tick)
+    assert any("already queued" in n for n in tick.notes)
+
+
+def test_the_sensor_settles_a_real_materialization(instance, resources, control, monkeypatch):
+    """Through Dagster's own sensor machinery, on a partition written by a real run."""
+    settings = LoadSettings(start_date=SIM_START, settle_after_hours=48, heal_lookback_days=0)
+    young = LoadSettings(start_date=SIM_START, settle_after_hours=8784)
+    materialize(
+        [build_sync_asset(NON_RESPONSES, young)],
+        partition_key=SIM_START.isoformat(),
+        instance=instance,
+        resources=resources,
+    )
+    defs = build_definitions(settings)
+    sensor = defs.get_sensor_def(SENSOR_NAME)
+    monkeypatch.setattr(sensors, "now_in", lambda s: end_of(SIM_START) + dt.timedelta(hours=49))
+    result = sensor(build_sensor_context(instance=instance, definitions=defs))
+    assert isinstance(result, SensorResult)
+    settle = [
+        r.partition_key for r in result.run_requests if r.tags["cg_assets/automation"] == "settle"
+    ]
+    assert settle == [SIM_START.isoformat()]
+    # the settle run itself, as the sensor would launch it
+    materialize(
+        [build_sync_asset(NON_RESPONSES, settings)],
+        partition_key=SIM_START.isoformat(),
+        instance=instance,
+        resources=resources,
+    )
+    result = sensor(build_sensor_context(instance=instance, definitions=defs, cursor=result.cursor))
+    if isinstance(result, SensorResult):
+        assert SIM_START.isoformat() not in [r.partition_key for r in result.run_requests]
+    else:
+        assert isinstance(result, SkipReason)
+
+
+@pytest.mark.parametrize("automation", [True, False])
+def test_automation_switch_sets_the_default_status(automation):
+    defs = build_definitions(LoadSettings(automation=automation))
+    expected = "RUNNING" if automation else "STOPPED"
+    assert defs.get_schedule_def(SCHEDULE_NAME).default_status.value == expected
+    assert defs.get_sensor_def(SENSOR_NAME).default_status.value == expected
+
+
+def test_the_hourly_schedule_requests_today_and_yesterday_with_unique_run_keys(instance):
+    settings = LoadSettings(
+        start_date=dt.date(2026, 10, 1), timezone="Europe/Amsterdam", schedule_minute=7
+    )
+    defs = build_definitions(settings)
+    schedule = defs.get_schedule_def(SCHEDULE_NAME)
+    repo = defs.get_repository_def()
+    assert (
+        schedule.cron_schedule == "7 * * * *" and schedule.execution_timezone == "Europe/Amsterdam"
+    )
+    tick = dt.datetime(2026, 10, 20, 23, 7, tzinfo=UTC)  # already the 21st in Amsterdam
+    first = schedule.evaluate_tick(
+        build_schedule_context(
+            instance=instance, scheduled_execution_time=tick, repository_def=repo
+        )
+    )
+    assert [r.partition_key for r in first.run_requests] == ["2026-10-20", "2026-10-21"]
+    second = schedule.evaluate_tick(
+        build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=tick + dt.timedelta(hours=1),
+            repository_def=repo,
+        )
+    )
+    assert not {r.run_key for r in first.run_requests} & {r.run_key for r in second.run_requests}
+
+
+def test_the_schedule_skips_days_before_the_start_and_days_in_flight(instance):
+    settings = LoadSettings(start_date=dt.date(2026, 10, 21))
+    defs = build_definitions(settings)
+    schedule, repo = defs.get_schedule_def(SCHEDULE_NAME), defs.get_repository_def()
+    tick = dt.datetime(2026, 10, 21, 10, 5, tzinfo=UTC)
+    data = schedule.evaluate_tick(
+        build_schedule_context(
+            instance=instance, scheduled_execution_time=tick, repository_def=repo
+        )
+    )
+    assert [r.partition_key for r in data.run_requests] == ["2026-10-21"]
+    create_run_for_test(
+        instance,
+        job_name=SYNC_JOB_NAME,
+        status=DagsterRunStatus.STARTED,
+        tags={"dagster/partition": "2026-10-21"},
+    )
+    data = schedule.evaluate_tick(
+        build_schedule_context(
+            instance=instance, scheduled_execution_time=tick, repository_def=repo
+        )
+    )
+    assert not data.run_requests and data.skip_message

@@ -1,0 +1,158 @@
+"""Every setting: its default, and a clear error naming it and what it accepts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import materialize
+
+from cg_assets.customergauge.endpoints import NON_RESPONSES
+from cg_assets.defs.assets import build_sync_asset
+from cg_assets.defs.resources import LakeResource
+from cg_assets.settings import ClientSettings, LoadSettings, SettingsError
+from cg_assets_tests.conftest import SIM_START, make_resource
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_load_settings_defaults_need_no_environment():
+    settings = LoadSettings.from_env({})
+    assert settings == LoadSettings()
+    assert (settings.timezone, settings.start_date, settings.date_field) == (
+        "UTC",
+        dt.date(2024, 1, 1),
+        "date_sent",
+    )
+    assert settings.settle_after_hours == 48 and settings.automation is False
+
+
+def test_client_settings_from_a_region():
+    settings = ClientSettings.from_env({"CG_REGION": "au"})
+    assert settings.api_url == "https://api.au.customergauge.com"
+    assert settings.auth_url == "https://auth.au.customergauge.com/oauth2/token"
+    assert (settings.per_page, settings.connect_timeout, settings.read_timeout) == (
+        1000,
+        10.0,
+        60.0,
+    )
+
+
+def test_explicit_urls_need_no_region():
+    settings = ClientSettings.from_env(
+        {"CG_API_URL": "http://127.0.0.1:1/", "CG_AUTH_URL": "http://127.0.0.1:1/t"}
+    )
+    assert settings.api_url == "http://127.0.0.1:1"
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"CG_REGION": "mars"}, ["CG_REGION", "eu, us, au"]),
+        ({}, ["CG_REGION", "CG_API_URL"]),
+        ({"CG_REGION": "eu", "CG_API_URL": "ftp://x"}, ["CG_API_URL", "http(s) URL"]),
+        ({"CG_REGION": "eu", "CG_AUTH_URL": "not a url"}, ["CG_AUTH_URL"]),
+        ({"CG_REGION": "eu", "CG_PER_PAGE": "0"}, ["CG_PER_PAGE", "1 to 1000"]),
+        ({"CG_REGION": "eu", "CG_PER_PAGE": "1001"}, ["CG_PER_PAGE", "1 to 1000"]),
+        ({"CG_REGION": "eu", "CG_PER_PAGE": "ten"}, ["CG_PER_PAGE"]),
+        ({"CG_REGION": "eu", "CG_HTTP_TIMEOUT": "10,0"}, ["CG_HTTP_TIMEOUT", "CONNECT,READ"]),
+        ({"CG_REGION": "eu", "CG_MAX_RETRIES": "-1"}, ["CG_MAX_RETRIES"]),
+        ({"CG_REGION": "eu", "CG_RETRY_BUDGET_SECONDS": "0"}, ["CG_RETRY_BUDGET_SECONDS"]),
+        ({"CG_REGION": "eu", "CG_EXTRA_PARAMS": "&&"}, ["CG_EXTRA_PARAMS"]),
+    ],
+)
+def test_bad_run_time_settings_name_the_variable_and_what_it_accepts(env, names):
+    with pytest.raises(SettingsError) as info:
+        ClientSettings.from_env(env)
+    for name in names:
+        assert name in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"CG_TIMEZONE": "Mars/Olympus"}, ["CG_TIMEZONE", "IANA"]),
+        ({"CG_TIMEZONE": "../../etc/passwd"}, ["CG_TIMEZONE"]),
+        ({"CG_START_DATE": "2024-13-01"}, ["CG_START_DATE", "YYYY-MM-DD"]),
+        ({"CG_START_DATE": "01/02/2024"}, ["CG_START_DATE"]),
+        ({"CG_START_DATE": "2999-01-01"}, ["CG_START_DATE", "future"]),
+        (
+            {"CG_DATE_FIELD": "date_opened"},
+            ["CG_DATE_FIELD", "date_sent, date_creation, date_order"],
+        ),
+        ({"CG_SETTLE_AFTER_HOURS": "-3"}, ["CG_SETTLE_AFTER_HOURS"]),
+        ({"CG_AUTOMATION": "yes"}, ["CG_AUTOMATION", "on or off"]),
+        ({"CG_SCHEDULE_MINUTE": "60"}, ["CG_SCHEDULE_MINUTE", "0 to 59"]),
+        ({"CG_SETTLE_MAX_PER_TICK": "0"}, ["CG_SETTLE_MAX_PER_TICK"]),
+        ({"CG_HEAL_LOOKBACK_DAYS": "x"}, ["CG_HEAL_LOOKBACK_DAYS"]),
+    ],
+)
+def test_bad_load_time_settings_name_the_variable_and_what_it_accepts(env, names):
+    with pytest.raises(SettingsError) as info:
+        LoadSettings.from_env(env)
+    for name in names:
+        assert name in str(info.value)
+
+
+def test_a_bad_load_time_setting_fails_the_code_location_load():
+    env = {**os.environ, "CG_DATE_FIELD": "date_opened"}
+    done = subprocess.run(
+        [sys.executable, "-c", "import cg_assets.definitions"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "CG_DATE_FIELD='date_opened' is invalid" in done.stderr
+
+
+def test_a_bad_run_time_setting_fails_the_run_at_its_start(simulator, instance, tmp_path):
+    asset = build_sync_asset(NON_RESPONSES, LoadSettings(start_date=SIM_START))
+    resources = {
+        "customergauge": make_resource(simulator, per_page=5000),
+        "lake": LakeResource(root=str(tmp_path)),
+    }
+    result = materialize(
+        [asset],
+        partition_key=SIM_START.isoformat(),
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = result.failure_data_for_node("customergauge__non_responses")
+    assert "CG_PER_PAGE='5000' is invalid" in str(failure.error.cause or failure.error)
+    assert simulator_requests(simulator) == 0
+
+
+def simulator_requests(simulator) -> int:
+    from cg_assets.simulator import SimulatorControl
+
+    with SimulatorControl(simulator.url) as control:
+        return control.stats()["api_requests"] + control.stats()["token_requests"]
+
+
+def test_missing_credentials_name_the_variable(simulator):
+    with pytest.raises(SettingsError, match="CG_CLIENT_SECRET"):
+        make_resource(simulator, client_secret=" ").validate()
+
+
+def test_an_unwritable_lake_root_names_cg_lake_root(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SettingsError, match="CG_LAKE_ROOT"):
+        LakeResource(root=str(blocker / "lake")).get_lake()
+
+
+def test_secrets_are_env_vars_in_the_shipped_definitions():
+    from cg_assets.definitions import defs
+
+    resource = defs.resources["customergauge"]
+    # unresolved EnvVar: the field holds the variable's name, never a value
+    assert resource.client_secret == "CG_CLIENT_SECRET" and resource.client_id == "CG_CLIENT_ID"
