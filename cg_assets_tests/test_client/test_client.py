@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import math
 from typing import Any
@@ -61,7 +62,7 @@ def test_pages_to_the_empty_page_across_short_pages(client, control):
         assert query_value(request, "with[]") == "properties"
         assert query_value(request, "per_page") == str(TEST_PER_PAGE)
     # each page resumes from the cursor the previous one returned
-    for previous, page in zip(pages, pages[1:], strict=False):
+    for previous, page in itertools.pairwise(pages):
         assert page.sent_cursor == previous.cursor
 
 
