@@ -12,7 +12,14 @@ import pyarrow.parquet as pq
 from cg_assets.simulator import SimulatorControl
 
 NULL_DATES = ("", "0000-00-00 00:00:00", None)
-DATE_FIELDS = ("date_creation", "date_order", "date_sent", "date_email_sent", "date_opened", "date_clicked")
+DATE_FIELDS = (
+    "date_creation",
+    "date_order",
+    "date_sent",
+    "date_email_sent",
+    "date_opened",
+    "date_clicked",
+)
 
 
 def expected_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -35,11 +42,15 @@ def expected_row(record: dict[str, Any]) -> dict[str, Any]:
     }
     for name in DATE_FIELDS:
         value = record.get(name)
-        row[name] = None if value in NULL_DATES else dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
+        row[name] = (
+            None if value in NULL_DATES else dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
+        )
     return row
 
 
-def truth_rows(control: SimulatorControl, day: dt.date, field: str = "date_sent") -> dict[int, dict[str, Any]]:
+def truth_rows(
+    control: SimulatorControl, day: dt.date, field: str = "date_sent"
+) -> dict[int, dict[str, Any]]:
     records = control.truth(field=field, start=day, end=day)
     return {r["number_customergauge"]: expected_row(r) for r in records}
 
