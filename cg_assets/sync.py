@@ -40,6 +40,8 @@ T = TypeVar("T")
 PREVIEW_ROWS = 5
 OUT_OF_DAY_SAMPLE = 20
 PREFETCH_PAGES = 2
+# Only columns without personal data reach Dagster's metadata preview.
+PREVIEW_COLUMNS = ("status", "date_sent", "date_creation", "language")
 
 
 @dataclass(frozen=True)
@@ -279,9 +281,7 @@ class _DaySync:
             # Nothing new: leave the file alone; its footer already names this cursor.
             state = self.lake.day_state(self.endpoint.name, self.day)
             existing = self.lake.read_day(
-                self.endpoint.name,
-                self.day,
-                columns=[self.key, "status", self.options.date_field, "language"],
+                self.endpoint.name, self.day, columns=[self.key, *PREVIEW_COLUMNS]
             )
             if existing is not None:
                 out.observe_table(existing)
@@ -375,11 +375,7 @@ class _Output:
         room = PREVIEW_ROWS - len(self.preview)
         if room > 0:
             # Only columns that carry no personal data reach Dagster's metadata.
-            safe = [
-                c
-                for c in (self._key, "status", "date_sent", "date_creation", "language")
-                if c in table.column_names
-            ]
+            safe = [c for c in (self._key, *PREVIEW_COLUMNS) if c in table.column_names]
             self.preview.extend(table.select(safe).slice(0, room).to_pylist())
 
 
