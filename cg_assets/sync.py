@@ -32,7 +32,7 @@ from cg_assets.customergauge.client import ClientStats, Cursor, CustomerGaugeCli
 from cg_assets.customergauge.endpoints import Endpoint
 from cg_assets.lake import parquet_lake as lake_files
 from cg_assets.lake.parquet_lake import DayFileState, ParquetLake
-from cg_assets.lake.schema import SCHEMA_VERSION, RecordDecoder
+from cg_assets.lake.schema import SCHEMA_VERSION, RecordDecoder, in_day_mask
 
 Mode = Literal["catch-up", "settle", "full-refresh"]
 T = TypeVar("T")
@@ -215,8 +215,7 @@ class _DaySync:
             self.cursor = page.cursor
 
     def _keep_in_day(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        days = pc.cast(batch.column(self.options.date_field), pa.date32())
-        in_day = pc.fill_null(pc.equal(days, pa.scalar(self.day, pa.date32())), False)
+        in_day = in_day_mask(batch.column(self.options.date_field), self.day)
         kept = batch.filter(in_day)
         dropped = batch.num_rows - kept.num_rows
         if dropped:

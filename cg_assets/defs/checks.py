@@ -6,9 +6,9 @@ separate check: it asks the instance when today's partition was last synced.
 """
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
+from typing import Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
 from dagster import (
     AssetCheckExecutionContext,
@@ -23,7 +23,7 @@ from dagster import (
 
 from cg_assets.customergauge.endpoints import Endpoint
 from cg_assets.lake.parquet_lake import ParquetLake
-from cg_assets.lake.schema import RecordDecoder
+from cg_assets.lake.schema import RecordDecoder, in_day_mask
 from cg_assets.settings import LoadSettings
 
 UNIQUE_KEYS = "unique_keys"
@@ -76,53 +76,53 @@ def run_inline_checks(
         repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
         if len(repeated):
             duplicate_days[label] = repeated.to_pylist()[:SAMPLE]
-        stored_days = pc.cast(table.column(date_field), pa.date32())
-        wrong = (
-            pc.sum(
-                pc.invert(pc.fill_null(pc.equal(stored_days, pa.scalar(day, pa.date32())), False))
-            ).as_py()
-            or 0
-        )
+        wrong = table.num_rows - (pc.sum(in_day_mask(table.column(date_field), day)).as_py() or 0)
         total = wrong + api_out_of_day.get(day, 0)
         if total:
             outside_days[label] = total
+
+    def result(
+        name: str,
+        severity: AssetCheckSeverity,
+        failures: Sized,
+        failed: str,
+        ok: str,
+        metadata: dict[str, Any],
+    ) -> AssetCheckResult:
+        return AssetCheckResult(
+            asset_key=key,
+            check_name=name,
+            passed=not failures,
+            severity=severity,
+            description=failed if failures else ok,
+            metadata={"days_checked": len(days), **metadata},
+        )
+
     return [
-        AssetCheckResult(
-            asset_key=key,
-            check_name=UNIQUE_KEYS,
-            passed=not duplicate_days,
-            severity=AssetCheckSeverity.ERROR,
-            description=(
-                f"Repeated {endpoint.key} on {len(duplicate_days)} day(s)."
-                if duplicate_days
-                else f"Keys unique on all {len(days)} day(s) written."
-            ),
-            metadata={"days_checked": len(days), "repeated_keys_by_day": duplicate_days},
+        result(
+            UNIQUE_KEYS,
+            AssetCheckSeverity.ERROR,
+            duplicate_days,
+            f"Repeated {endpoint.key} on {len(duplicate_days)} day(s).",
+            f"Keys unique on all {len(days)} day(s) written.",
+            {"repeated_keys_by_day": duplicate_days},
         ),
-        AssetCheckResult(
-            asset_key=key,
-            check_name=RECORDS_IN_DAY,
-            passed=not outside_days,
-            severity=AssetCheckSeverity.WARN,
-            description=(
-                f"Records outside their day on {len(outside_days)} day(s) (dropped from the "
-                f"file if the API sent them; see out_of_day_keys in the materialization)."
-                if outside_days
-                else f"Every record's {date_field} falls on its day."
-            ),
-            metadata={"days_checked": len(days), "out_of_day_by_day": outside_days},
+        result(
+            RECORDS_IN_DAY,
+            AssetCheckSeverity.WARN,
+            outside_days,
+            f"Records outside their day on {len(outside_days)} day(s) (dropped from the file if "
+            "the API sent them; see out_of_day_keys in the materialization).",
+            f"Every record's {date_field} falls on its day.",
+            {"out_of_day_by_day": outside_days},
         ),
-        AssetCheckResult(
-            asset_key=key,
-            check_name=SCHEMA_MATCHES,
-            passed=not schema_days,
-            severity=AssetCheckSeverity.ERROR,
-            description=(
-                f"Schema differs from the declared one on: {', '.join(schema_days[:SAMPLE])}."
-                if schema_days
-                else "Every file has the declared schema."
-            ),
-            metadata={"days_checked": len(days), "days_with_other_schema": schema_days[:SAMPLE]},
+        result(
+            SCHEMA_MATCHES,
+            AssetCheckSeverity.ERROR,
+            schema_days,
+            f"Schema differs from the declared one on: {', '.join(schema_days[:SAMPLE])}.",
+            "Every file has the declared schema.",
+            {"days_with_other_schema": schema_days[:SAMPLE]},
         ),
     ]
 

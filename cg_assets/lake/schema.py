@@ -234,3 +234,9 @@ def _as_text(value: Any) -> str | None:
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return str(value)
+
+
+def in_day_mask(dates: pa.Array | pa.ChunkedArray, day: dt.date) -> pa.Array | pa.ChunkedArray:
+    """True where a timestamp falls on `day`; a null date is not on any day."""
+    on_day = pc.equal(pc.cast(dates, pa.date32()), pa.scalar(day, pa.date32()))
+    return pc.fill_null(on_day, False)
