@@ -152,9 +152,14 @@ class CustomerGaugeClient:
             what = f"GET {path} page {number} (cursor {cursor if cursor is not None else 'none'})"
             records, next_cursor, size = self._get_page(url, params, what)
             # [assumed] integer cursors only grow (records come in primary-key order).
-            went_back = isinstance(next_cursor, int) and isinstance(cursor, int) and next_cursor < cursor
+            went_back = (
+                isinstance(next_cursor, int) and isinstance(cursor, int) and next_cursor < cursor
+            )
             if records and (
-                next_cursor is None or next_cursor == cursor or next_cursor in seen_cursors or went_back
+                next_cursor is None
+                or next_cursor == cursor
+                or next_cursor in seen_cursors
+                or went_back
             ):
                 raise ApiContractError(
                     f"{what}: the page has {len(records)} records but its cursor.next "
