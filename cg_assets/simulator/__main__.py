@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="add one record for today every SECONDS (0: off)",
     )
     parser.add_argument(
+        "--journal",
+        metavar="FILE",
+        help="keep the data and the live additions in FILE, so a restart serves the same records",
+    )
+    parser.add_argument(
         "--timezone",
         type=_timezone,
         default="UTC",
@@ -83,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         latency_ms=args.latency_ms,
         live_every_seconds=args.live_every,
         timezone=args.timezone,
+        journal=args.journal,
     )
     stop = threading.Event()
 

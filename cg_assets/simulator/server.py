@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from cg_assets.customergauge import wire
 from cg_assets.simulator import faults as flt
 from cg_assets.simulator.dataset import DATE_SENT, Dataset, dumps, loads, parse_day
+from cg_assets.simulator.journal import Journal
 
 DEMO_CLIENT_ID = "cg-demo-client"
 DEMO_CLIENT_SECRET = "cg-demo-secret-do-not-use"
@@ -226,8 +227,18 @@ class SimulatorServer:
         live_every_seconds: float = 0.0,
         timezone: str | None = None,
         prewarm_records: int = DEFAULT_PREWARM_RECORDS,
+        journal: str | None = None,
     ) -> None:
         self._timezone = timezone
+        self._journal = Journal(journal) if journal else None
+        stored, live_additions = self._journal.load() if self._journal else (None, [])
+        if stored is not None:  # a restart: serve exactly the data of the first session
+            seed, records, start, end = (
+                stored["seed"],
+                stored["records"],
+                stored["start"],
+                stored["end"],
+            )
         today = _today(timezone)
         end_day = parse_day(end) if end is not None else today
         start_day = parse_day(start) if start is not None else end_day - dt.timedelta(days=13)
@@ -248,6 +259,17 @@ class SimulatorServer:
         self._dataset = Dataset(
             records=records, start=start_day, end=end_day, seed=seed, prewarm=prewarm_records
         )
+        for at in live_additions:
+            self._dataset.add_records(at.date(), 1, at=at)
+        if self._journal:
+            self._journal.begin(
+                {
+                    "seed": seed,
+                    "records": records,
+                    "start": start_day.isoformat(),
+                    "end": end_day.isoformat(),
+                }
+            )
         self._httpd = _HTTPServer((host, port), self)
         self._started = False
 
@@ -312,6 +334,8 @@ class SimulatorServer:
         while not self._stop.wait(self._live_every):
             now = _now(self._timezone)
             self._dataset.add_records(now.date(), 1, at=now)
+            if self._journal:
+                self._journal.record_live(now)
 
     def reset(
         self,
