@@ -22,6 +22,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/dagster definitions validate -w workspace.yaml
+	./scripts/ensure-postgres
 	$(BIN)/pytest
 
 lint: $(STAMP)

@@ -9,6 +9,7 @@ object store (which makes an object visible only once it is complete).
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import json
 import os
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -30,7 +32,6 @@ DAY_FILE_NAME = "data.parquet"
 STAGING_DIR = "_staging"
 ROW_GROUP_ROWS = 50_000
 COMPRESSION = "zstd"
-UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 
 # Key-value metadata in every file's footer: enough to tell whether the file is the one
 # the last materialization describes, and under which settings it was written.
@@ -61,7 +62,7 @@ class ParquetLake:
     def __init__(self, root: str) -> None:
         self.root = root
         if "://" in root:
-            self.fs, base = pafs.FileSystem.from_uri(root)
+            self.fs, base = _filesystem_from_uri(root)
             self.is_local = isinstance(self.fs, pafs.LocalFileSystem)
         else:
             self.fs, base = pafs.LocalFileSystem(), os.path.abspath(root)
@@ -91,7 +92,8 @@ class ParquetLake:
     def ensure_writable(self) -> None:
         """Fail at the start of a run, naming CG_LAKE_ROOT, if files cannot be written."""
         if not self.is_local:
-            return  # an object store answers for its permissions on the first upload
+            self._ensure_bucket()
+            return  # the store answers for write permission on the first upload
         probe_dir = f"{self.base}/{NAMESPACE}/{STAGING_DIR}"
         try:
             os.makedirs(probe_dir, exist_ok=True)
@@ -102,6 +104,22 @@ class ParquetLake:
                 f"CG_LAKE_ROOT={self.root!r} is not writable ({exc.strerror or exc}): expected a "
                 "folder this process may create files in, or a filesystem URI such as s3://bucket/prefix."
             ) from None
+
+    def _ensure_bucket(self) -> None:
+        bucket = self.base.split("/", 1)[0]
+        try:
+            found = self.fs.get_file_info(bucket).type != pafs.FileType.NotFound
+        except OSError as exc:
+            raise SettingsError(
+                f"CG_LAKE_ROOT={self.root!r}: the object store did not answer for bucket "
+                f"{bucket!r} ({exc}). Check the credentials (AWS_ACCESS_KEY_ID, a role, ...) and, "
+                "for an S3-compatible store, AWS_ENDPOINT_URL."
+            ) from None
+        if not found:
+            raise SettingsError(
+                f"CG_LAKE_ROOT={self.root!r}: bucket {bucket!r} does not exist (or these credentials "
+                "cannot see it): create it first; cg_assets never creates buckets."
+            )
 
     def clear_staging(self, table: str) -> None:
         """Remove staging files a crashed run left behind (runs of a table never overlap)."""
@@ -220,18 +238,15 @@ class DayWriter:
 
     def _publish(self) -> None:
         lake = self._lake
-        lake.fs.create_dir(self._final.rsplit("/", 1)[0], recursive=True)
         if lake.is_local:
+            lake.fs.create_dir(self._final.rsplit("/", 1)[0], recursive=True)
             os.replace(self._staged, self._final)  # atomic on POSIX: readers see old or new
             _fsync_dir(os.path.dirname(self._final))
             return
         try:
-            with (
-                open(self._staged, "rb") as source,
-                lake.fs.open_output_stream(self._final) as sink,
-            ):
-                for chunk in iter(lambda: source.read(UPLOAD_CHUNK_BYTES), b""):
-                    sink.write(chunk)
+            # No "directories" are created on an object store: a reader listing the table
+            # sees day files only.
+            upload_whole(lake.fs, self._staged, self._final)
         finally:
             os.unlink(self._staged)
 
@@ -254,6 +269,83 @@ class DayWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.abort()
+
+
+def upload_whole(fs: pafs.FileSystem, staged: str, final: str) -> None:
+    """Copy a finished local file to `final` on an object store: the object appears whole, or
+    not at all, and a previous object at `final` stays as it was until then.
+
+    pyarrow's object-store streams publish on close(): S3 sends one PutObject (files under
+    pyarrow's 10 MiB part size, see _filesystem_from_uri) or CompleteMultipartUpload, GCS
+    finalizes its upload. close() also runs from the stream's destructor, whatever was
+    written, and pyarrow 26 offers no abort() in Python. Hence:
+    - the whole file goes in ONE write() call, so no Python code (a reader, a signal
+      handler) can run between its first and its last byte;
+    - close() is called only after that write() accepted every byte;
+    - on any failure in between, the stream is abandoned (see _abandon): never closed, so
+      the store never publishes it; S3 keeps an invisible incomplete multipart upload at
+      worst, which a bucket lifecycle rule removes (deploy/README.md).
+    A failure inside close() itself publishes nothing either: pyarrow completes the upload
+    only when every part succeeded.
+    """
+    with pa.memory_map(staged, "r") as source:
+        data = source.read_buffer()
+        sink = fs.open_output_stream(final)
+        try:
+            written = sink.write(data)
+            if written != data.size or sink.tell() != data.size:
+                raise OSError(f"{final}: the upload took {written} of {data.size} bytes")
+        except BaseException:
+            _abandon(sink)
+            raise
+        sink.close()
+
+
+def _abandon(stream: pa.NativeFile) -> None:
+    """Make sure a half-written object-store stream is never closed, hence never published.
+
+    One extra reference that is never released: neither the garbage collector nor the
+    interpreter's shutdown ever runs the stream's destructor (which would complete the
+    upload). It costs the stream's buffer (at most one 10 MiB part) until the process ends;
+    it happens only when an upload has already failed.
+    """
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(stream))
+
+
+# pyarrow filesystems on which `upload_whole` replaces a day atomically. pyarrow's Azure
+# stream commits blocks as it writes (and empties an existing blob when it opens it), so a
+# reader could see a partial day there: abfs:// is refused rather than silently unsafe.
+OBJECT_STORES = ("s3", "gcs")
+
+
+def _filesystem_from_uri(root: str) -> tuple[pafs.FileSystem, str]:
+    """CG_LAKE_ROOT as a URI: file://, s3://bucket/prefix, gs://bucket/prefix.
+
+    S3 takes the usual AWS settings from the environment (AWS_ACCESS_KEY_ID /
+    AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, AWS_PROFILE, a role, AWS_REGION) and
+    AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL for an S3-compatible store (MinIO, ...); URI
+    query options such as ?endpoint_override=host:port&scheme=http&region=... win over them.
+    """
+    try:
+        fs, base = pafs.FileSystem.from_uri(root)
+    except (ValueError, OSError) as exc:  # pa.ArrowInvalid is a ValueError
+        raise SettingsError(
+            f"CG_LAKE_ROOT={root!r} cannot be opened ({exc}): expected a local folder, "
+            "s3://bucket/prefix or gs://bucket/prefix."
+        ) from None
+    kind = fs.type_name
+    if kind == "s3" and "allow_delayed_open" not in urlsplit(root).query:
+        # A day file under pyarrow's part size (10 MiB) then goes up in ONE PutObject at
+        # close() instead of CreateMultipartUpload + UploadPart + CompleteMultipartUpload.
+        _, (options,) = fs.__reduce__()
+        fs = pafs.S3FileSystem(**{**options, "allow_delayed_open": True})
+    if kind != "local" and kind not in OBJECT_STORES:
+        raise SettingsError(
+            f"CG_LAKE_ROOT={root!r} is a {kind!r} filesystem, on which a day file cannot be "
+            "replaced atomically: expected a local folder (or a mounted volume), "
+            "s3://bucket/prefix (AWS S3 or an S3-compatible store) or gs://bucket/prefix."
+        )
+    return fs, base
 
 
 def _fsync_dir(path: str) -> None:
