@@ -194,6 +194,7 @@ class _DaySync:
         self.out_of_day = 0
         self.out_of_day_keys: list[int] = []
         self.extra_fields_rows = 0
+        self.page_was_short = False  # the batch just yielded came from a short page
 
     # -- fetching -------------------------------------------------------------------
 
@@ -203,14 +204,19 @@ class _DaySync:
         pages = self.client.iter_pages(
             self.endpoint.path, period=period, cursor=self.plan.cursor, expand=self.endpoint.expand
         )
+        largest = 0
         for page in prefetch(pages, PREFETCH_PAGES):
             if page.records:
+                # A page shorter than the day's pages so far is most likely the last with
+                # data (the API still sends an empty one to close the day): see run_full.
+                self.page_was_short = len(page.records) < largest
+                largest = max(largest, len(page.records))
                 where = (
                     f"{self.endpoint.path} day {self.day.isoformat()} page {page.number} "
                     f"(cursor {page.sent_cursor if page.sent_cursor is not None else 'none'})"
                 )
                 synced_at = dt.datetime.now(dt.timezone.utc)
-                batch = self.decoder.decode(page.records, synced_at, where)
+                batch = self.decoder.decode(page.records, synced_at, where, body=page.body)
                 yield self._keep_in_day(batch)
             self.cursor = page.cursor
 
@@ -230,7 +236,12 @@ class _DaySync:
     # -- full fetch: stream into a new file ----------------------------------------
 
     def run_full(self) -> DayResult:
-        previous = self.lake.read_day(self.endpoint.name, self.day, columns=[self.key, "status"])
+        try:
+            previous = self.lake.read_day(
+                self.endpoint.name, self.day, columns=[self.key, "status"]
+            )
+        except (OSError, pa.ArrowException):
+            previous = None  # damaged outside the sync (day_state calls it missing): replace it
         old_status: dict[int, str | None] = (
             dict(
                 zip(
@@ -265,6 +276,11 @@ class _DaySync:
                     batch = batch.filter(pa.array(keep))
                 writer.write(batch)
                 out.observe(batch)
+                if self.page_was_short:
+                    # Encode the day's row group while the closing empty page is on its
+                    # way, instead of after it (commit). The file holds the same rows;
+                    # only a short page that is not the last adds a row-group boundary.
+                    writer.flush()
             writer.commit(self._kv_metadata())
         removed = sum(1 for k in old_status if k not in seen)
         return self._result(out, writer.bytes_written, True, added, removed, changed, duplicates)

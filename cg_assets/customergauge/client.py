@@ -53,6 +53,9 @@ class Page:
     cursor: Cursor | None
     sent_cursor: Cursor | None
     body_bytes: int
+    # The raw response body `records` was decoded from, so a consumer can convert it
+    # straight to Arrow (schema.RecordDecoder) instead of walking the decoded dicts.
+    body: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -150,7 +153,7 @@ class CustomerGaugeClient:
             if cursor is not None:
                 params.append((wire.PARAM_CURSOR, str(cursor)))
             what = f"GET {path} page {number} (cursor {cursor if cursor is not None else 'none'})"
-            records, next_cursor, size = self._get_page(url, params, what)
+            records, next_cursor, body = self._get_page(url, params, what)
             # [assumed] integer cursors only grow (records come in primary-key order).
             went_back = (
                 isinstance(next_cursor, int) and isinstance(cursor, int) and next_cursor < cursor
@@ -171,7 +174,7 @@ class CustomerGaugeClient:
                 cursor = next_cursor
             self.stats.pages += 1
             self.stats.records += len(records)
-            yield Page(number, records, cursor, sent, size)
+            yield Page(number, records, cursor, sent, len(body), body)
             if not records:
                 return
 
@@ -179,7 +182,7 @@ class CustomerGaugeClient:
 
     def _get_page(
         self, url: str, params: list[tuple[str, str]], what: str
-    ) -> tuple[list[dict[str, Any]], Cursor | None, int]:
+    ) -> tuple[list[dict[str, Any]], Cursor | None, bytes]:
         refreshed = False
         while True:
             token = self._tokens.token()
@@ -199,7 +202,7 @@ class CustomerGaugeClient:
                 self._tokens.invalidate()
                 refreshed = True
                 continue
-            return *self._parse_body(body, what), len(response.content)
+            return *self._parse_body(body, what), response.content
 
     def _attempt_page(
         self, url: str, params: list[tuple[str, str]], token: str, what: str

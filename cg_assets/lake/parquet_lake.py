@@ -219,6 +219,12 @@ class DayWriter:
         if self._pending_rows >= ROW_GROUP_ROWS:
             self._flush()
 
+    def flush(self) -> None:
+        """Write the rows buffered so far as a row group now, rather than at the next
+        ROW_GROUP_ROWS or at commit (the sync calls it when a day's rows have most likely
+        all arrived, so the encoding overlaps the wait for the closing page)."""
+        self._flush()
+
     def _flush(self) -> None:
         if self._pending:
             table = pa.Table.from_batches(self._pending, schema=self.schema)
