@@ -30,7 +30,7 @@ from cg_assets.settings import SettingsError
 NAMESPACE = "customergauge"
 DAY_FILE_NAME = "data.parquet"
 STAGING_DIR = "_staging"
-ROW_GROUP_ROWS = 50_000
+ROW_GROUP_ROWS = 10_000
 COMPRESSION = "zstd"
 
 # Key-value metadata in every file's footer: enough to tell whether the file is the one
