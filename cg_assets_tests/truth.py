@@ -65,8 +65,14 @@ def lake_rows(lake_root: Path, day: dt.date) -> list[dict[str, Any]]:
 
 def assert_day_equals_truth(lake_root: Path, control: SimulatorControl, day: dt.date) -> int:
     """Record for record and field for field; returns the row count."""
+    return assert_rows_equal_truth(lake_rows(lake_root, day), control, day)
+
+
+def assert_rows_equal_truth(
+    rows: list[dict[str, Any]], control: SimulatorControl, day: dt.date
+) -> int:
+    """A day's lake rows against the simulator's truth for that day; returns the row count."""
     expected = truth_rows(control, day)
-    rows = lake_rows(lake_root, day)
     keys = [r["number_customergauge"] for r in rows]
     assert len(keys) == len(set(keys)), "a record key appears twice in the partition"
     assert set(keys) == set(expected), (

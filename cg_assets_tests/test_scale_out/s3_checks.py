@@ -16,7 +16,7 @@ import pytest
 
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.simulator import SimulatorControl
-from cg_assets_tests.truth import truth_rows
+from cg_assets_tests.truth import assert_rows_equal_truth
 
 TABLE = "non_responses"
 DAY_KEY = re.compile(r"^lake/customergauge/non_responses/date=\d{4}-\d{2}-\d{2}/data\.parquet$")
@@ -24,20 +24,9 @@ DAY_KEY = re.compile(r"^lake/customergauge/non_responses/date=\d{4}-\d{2}-\d{2}/
 
 def assert_lake_day_equals_truth(lake: ParquetLake, control: SimulatorControl, day: Any) -> int:
     """Record for record and field for field, read back through the lake's own filesystem."""
-    expected = truth_rows(control, day)
     table = lake.read_day(TABLE, day)
     assert table is not None, f"no file for {day}"
-    rows = table.to_pylist()
-    keys = [r["number_customergauge"] for r in rows]
-    assert len(keys) == len(set(keys)), "a record key appears twice in the partition"
-    assert set(keys) == set(expected), (
-        f"missing {sorted(set(expected) - set(keys))[:5]}, unexpected {sorted(set(keys) - set(expected))[:5]}"
-    )
-    for row in rows:
-        want = expected[row["number_customergauge"]]
-        assert {k: row[k] for k in want} == want, f"record {row['number_customergauge']} differs"
-        assert row["extra_fields"] is None and row["synced_at"] is not None
-    return len(rows)
+    return assert_rows_equal_truth(table.to_pylist(), control, day)
 
 
 def check_reader_view(bucket: Any, prefix: str = "lake/customergauge/non_responses/") -> int:
