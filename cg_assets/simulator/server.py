@@ -426,10 +426,9 @@ class SimulatorServer:
         self, body: bytes, config: flt.SimConfig, fault: flt.Fault | None
     ) -> Response:
         kind = fault.kind if fault else None
-        if fault is not None and kind in (flt.STATUS, flt.DROP, flt.HTML, flt.SLOW):
-            early = self._gateway_fault(fault)
-            if early is not None:
-                return early
+        early = self._gateway_fault(fault)
+        if early is not None:
+            return early
         if kind == flt.UNAUTHORIZED:
             return _invalid_client()
         form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
@@ -476,8 +475,10 @@ class SimulatorServer:
         self._count(response)
         return response
 
-    def _gateway_fault(self, fault: flt.Fault) -> Response | None:
+    def _gateway_fault(self, fault: flt.Fault | None) -> Response | None:
         """Faults answered before the application sees the request (None: carry on)."""
+        if fault is None or fault.kind not in (flt.STATUS, flt.DROP, flt.HTML, flt.SLOW):
+            return None
         if fault.kind == flt.SLOW:
             time.sleep(fault.seconds)
             return None
@@ -549,10 +550,9 @@ class SimulatorServer:
         fault: flt.Fault | None,
     ) -> Response:
         kind = fault.kind if fault else None
-        if fault is not None and kind in (flt.STATUS, flt.DROP, flt.HTML, flt.SLOW):
-            early = self._gateway_fault(fault)
-            if early is not None:
-                return early
+        early = self._gateway_fault(fault)
+        if early is not None:
+            return early
         if kind == flt.UNAUTHORIZED:
             self._revoke_token(headers)
             return _unauthenticated()
