@@ -21,7 +21,7 @@ def build_definitions(settings: LoadSettings) -> Definitions:
         asset_checks=[build_freshness_check(key, settings) for key in keys],
         jobs=[job],
         schedules=[build_catch_up_schedule(job, keys, settings)],
-        sensors=[build_settle_sensor(job, keys, settings)],
+        sensors=[build_settle_sensor(keys, settings)],
         resources=default_resources(),
     )
 
