@@ -2,6 +2,7 @@
 already have a run queued or in progress."""
 
 import datetime as dt
+import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,13 @@ IN_FLIGHT = [
     DagsterRunStatus.STARTED,
 ]
 IN_FLIGHT_RUNS_SCANNED = 200
+# A started run that has logged nothing for this long is presumed dead: a SIGKILL, an OOM
+# or a lost pod leaves its run STARTED forever, and Dagster's default run launcher cannot
+# check a run worker's health. Its days are then requested again rather than skipped
+# forever; if the run was alive after all, the lake's day lock keeps the two writers apart
+# (the newcomer fails that day at once and retries later). Real seconds, not the clock seam:
+# whether a process is alive is a fact of the real world.
+STALE_RUN_SECONDS = 3600
 
 
 def build_sync_job(
@@ -60,12 +68,17 @@ def sensor_status(automation: bool) -> DefaultSensorStatus:
 
 
 def in_flight_days(instance: DagsterInstance, keys: Iterable[AssetKey]) -> set[dt.date]:
-    """Days that a queued or running run of these assets will write (single days and ranges)."""
+    """Days that a queued or running run of these assets will write (single days and ranges);
+    a started run silent for STALE_RUN_SECONDS counts as dead."""
     wanted = set(keys)
     days: set[dt.date] = set()
     for run in instance.get_runs(
         filters=RunsFilter(statuses=IN_FLIGHT), limit=IN_FLIGHT_RUNS_SCANNED
     ):
+        if run.status == DagsterRunStatus.STARTED and _silent_for(instance, run.run_id) > (
+            STALE_RUN_SECONDS
+        ):
+            continue
         if run.asset_selection is not None and not (set(run.asset_selection) & wanted):
             continue
         if run.asset_selection is None and run.job_name != SYNC_JOB_NAME:
@@ -80,3 +93,11 @@ def in_flight_days(instance: DagsterInstance, keys: Iterable[AssetKey]) -> set[d
                 days.add(day)
                 day += dt.timedelta(days=1)
     return days
+
+
+def _silent_for(instance: DagsterInstance, run_id: str) -> float:
+    """Real seconds since the run's last event."""
+    records = instance.get_records_for_run(run_id, limit=1, ascending=False).records
+    if not records:
+        return 0.0
+    return time.time() - records[0].event_log_entry.timestamp

@@ -1,0 +1,275 @@
+"""Thirty days of operation in simulated time: the schedule and the settle sensor tick, the
+runs they ask for are executed, and the simulator keeps changing, through every mishap an
+operator meets in a month. At the end the lake is complete and final.
+
+Time is simulated through the clock seam (cg_assets.clock) and the schedule's
+scheduled_execution_time; everything else is real: the simulator over HTTP, a SQLite
+instance on disk, Parquet files, the definitions as `dagster dev` loads them, and one range
+run through Dagster's command line that is SIGKILLed in the middle.
+
+The month, in CG_TIMEZONE=Europe/Amsterdam (DST ends on 25 October, day 15):
+Ticks come every 12 hours (the schedule is hourly in production; what matters here is
+the sequence of events, not their density).
+- days 2-10: the API is down (every request, token included, fails): 9 days;
+- day 11: the operator backfills the outage's older days from the CLI; the run is
+  SIGKILLed after two days;
+- days 12-13: the credentials are revoked;
+- days 15-21: day 14's data breaks the contract (a malformed date) for a week;
+- days 19-26: the daemon is stopped: no ticks at all for 8 days;
+- days 30-32: no new data; ticks go on until every day is past the settle lag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import time
+import zoneinfo
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    SensorResult,
+    build_schedule_context,
+    build_sensor_context,
+    materialize,
+)
+
+from cg_assets import clock
+from cg_assets.customergauge.endpoints import NON_RESPONSES
+from cg_assets.definitions import build_definitions
+from cg_assets.defs import automation
+from cg_assets.defs.assets import build_sync_asset
+from cg_assets.defs.checks import NO_HOLES
+from cg_assets.defs.day_status import day_status, last_settle_due_day, unsettled_days
+from cg_assets.defs.resources import LakeResource
+from cg_assets.defs.schedules import SCHEDULE_NAME
+from cg_assets.defs.sensors import SENSOR_NAME
+from cg_assets.settings import LoadSettings
+from cg_assets.simulator import SimulatorControl, running_simulator
+from cg_assets_tests.conftest import make_resource
+from cg_assets_tests.test_assets.test_cli import materialize_command
+from cg_assets_tests.truth import assert_day_equals_truth
+
+TZ = "Europe/Amsterdam"
+ZONE = zoneinfo.ZoneInfo(TZ)
+D0 = dt.date(2026, 10, 10)
+DATA_DAYS = 30
+TICK = dt.timedelta(hours=12)
+END = D0 + dt.timedelta(days=33)  # ticks stop at midnight starting this day
+KEY = AssetKey(["customergauge", "non_responses"])
+SETTINGS = LoadSettings(
+    start_date=D0,
+    timezone=TZ,
+    settle_after_hours=48,
+    settle_max_per_tick=8,
+    automation=True,
+)
+DAGSTER_YAML = """\
+telemetry:
+  enabled: false
+compute_logs:
+  module: dagster.core.storage.noop_compute_log_manager
+  class: NoOpComputeLogManager
+"""
+
+
+def day(n: int) -> dt.date:
+    return D0 + dt.timedelta(days=n)
+
+
+OUTAGE = range(2, 11)
+BACKFILL_DAY = 11
+REVOKED = range(12, 14)
+BROKEN_DAY = day(14)
+BROKEN = range(15, 22)
+DAEMON_STOPPED = range(19, 27)
+KILLED_RANGE = (day(2), day(8))
+
+
+class Month:
+    def __init__(self, simulator: Any, control: SimulatorControl, tmp_path: Path) -> None:
+        self.simulator, self.control = simulator, control
+        self.home = tmp_path / "home"
+        self.home.mkdir()
+        (self.home / "dagster.yaml").write_text(DAGSTER_YAML)
+        self.lake = tmp_path / "lake"
+        self.defs = build_definitions(SETTINGS)
+        self.asset = build_sync_asset(NON_RESPONSES, SETTINGS)
+        self.resources = {
+            "customergauge": make_resource(
+                simulator, per_page=25, max_retries=1, backoff_seconds=0.001
+            ),
+            "lake": LakeResource(root=str(self.lake)),
+        }
+        self.sensor_cursor: str | None = None
+        self.run_keys: set[str] = set()
+        self.runs = 0
+        self.failures: list[str] = []
+        self.hole_reports: list[list[str]] = []
+        self.last_hole_check: bool | None = None
+
+    def run(self, instance: DagsterInstance, partition: str, tags: dict[str, str]) -> None:
+        result = materialize(
+            [self.asset],
+            partition_key=partition,
+            instance=instance,
+            resources=self.resources,
+            tags=tags,
+            raise_on_error=False,
+        )
+        self.runs += 1
+        if not result.success:
+            for event in result.all_events:
+                if event.is_step_failure and event.step_failure_data.error is not None:
+                    self.failures.append(event.step_failure_data.error.message)
+        for evaluation in result.get_asset_check_evaluations():
+            if evaluation.check_name == NO_HOLES:
+                self.last_hole_check = evaluation.passed
+                self.hole_reports.append(list(evaluation.metadata["unsettled_days"].value))
+
+    def tick(self, instance: DagsterInstance, now: dt.datetime) -> None:
+        """One schedule tick and one sensor tick at `now`, each requested run executed
+        (a run key is run once, as the daemon does)."""
+        repo = self.defs.get_repository_def()
+        schedule = self.defs.get_schedule_def(SCHEDULE_NAME)
+        data = schedule.evaluate_tick(
+            build_schedule_context(
+                instance=instance, scheduled_execution_time=now, repository_def=repo
+            )
+        )
+        requests = list(data.run_requests or [])
+        context = build_sensor_context(
+            instance=instance, definitions=self.defs, cursor=self.sensor_cursor
+        )
+        result = self.defs.get_sensor_def(SENSOR_NAME)(context)
+        if isinstance(result, SensorResult):
+            requests += list(result.run_requests or [])
+            self.sensor_cursor = result.cursor
+        else:
+            self.sensor_cursor = context.cursor
+        for request in requests:
+            if request.run_key in self.run_keys:
+                continue
+            self.run_keys.add(request.run_key)
+            self.run(instance, request.partition_key, dict(request.tags))
+
+    def change_the_data(self, today: dt.date, tick_number: int) -> None:
+        """New invitations today; yesterday's turn into responses and failures."""
+        if today > day(DATA_DAYS - 1):
+            return
+        self.control.add_records(today, 2)
+        yesterday = today - dt.timedelta(days=1)
+        if yesterday >= D0 and tick_number % 2 == 0:
+            self.control.respond_records(day=yesterday, count=1)
+            self.control.fail_records(day=yesterday, count=1)
+
+    def killed_backfill(self) -> set[str]:
+        """The operator backfills the outage from the CLI; the run is SIGKILLed after two
+        days were published. Returns the days it published."""
+        first, last = KILLED_RANGE
+        command, env = materialize_command(
+            self.simulator,
+            self.home,
+            self.lake,
+            "--partition-range",
+            f"{first.isoformat()}...{last.isoformat()}",
+        )
+        env.update(
+            CG_START_DATE=D0.isoformat(),
+            CG_TIMEZONE=TZ,
+            CG_SETTLE_AFTER_HOURS="48",
+            CG_PER_PAGE="5",
+        )
+        table = self.lake / "customergauge" / "non_responses"
+        before = {p.parent.name for p in table.glob("date=*/data.parquet")}
+        self.control.configure(latency_ms=100)
+        process = subprocess.Popen(
+            command,
+            cwd=Path(__file__).resolve().parents[2],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 180
+        while True:
+            published = {p.parent.name for p in table.glob("date=*/data.parquet")} - before
+            if len(published) >= 2:
+                break
+            assert process.poll() is None, "the backfill ended before it could be killed"
+            assert time.monotonic() < deadline, "the backfill never published two days"
+            time.sleep(0.02)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        self.control.configure(latency_ms=0)
+        return {p.removeprefix("date=") for p in published}
+
+
+@pytest.mark.lifetime
+def test_thirty_days_of_outages_kills_broken_data_and_a_stopped_daemon(tmp_path, monkeypatch):
+    with (
+        running_simulator(records=300, start=D0, end=day(DATA_DAYS - 1), seed=30) as simulator,
+        SimulatorControl(simulator.url) as control,
+    ):
+        month = Month(simulator, control, tmp_path)
+        # The SIGKILLed backfill stays STARTED in the instance (nothing can tell it died):
+        # its days count as in flight until it has been silent this long, here compressed
+        # from an hour to the seconds the test needs.
+        monkeypatch.setattr(automation, "STALE_RUN_SECONDS", 5)
+        local_now = dt.datetime.combine(D0, dt.time(1), tzinfo=ZONE)
+        monkeypatch.setattr(clock, "utc_now", lambda: local_now.astimezone(dt.timezone.utc))
+        killed: set[str] = set()
+        last_tick = local_now
+        tick_number = 0
+        with DagsterInstance.from_config(str(month.home)) as instance:
+            while local_now < dt.datetime.combine(END, dt.time(0), tzinfo=ZONE):
+                today = local_now.date()
+                n = (today - D0).days
+                control.clear_faults()
+                if n in OUTAGE:
+                    control.inject(
+                        {"kind": "status", "code": 503, "times": 10**6},
+                        {"kind": "status", "code": 503, "times": 10**6, "target": "token"},
+                    )
+                control.configure(
+                    revoked=n in REVOKED,
+                    broken_days=[BROKEN_DAY.isoformat()] if n in BROKEN else [],
+                )
+                month.change_the_data(today, tick_number)
+                if n == BACKFILL_DAY and not killed:
+                    killed = month.killed_backfill()
+                if n not in DAEMON_STOPPED:
+                    month.tick(instance, local_now)
+                    last_tick = local_now
+                tick_number += 1
+                # wall-clock steps of 8 h across the DST change stay 8 real hours
+                local_now = (local_now.astimezone(dt.timezone.utc) + TICK).astimezone(ZONE)
+
+            control.clear_faults()
+            control.configure(revoked=False, broken_days=[])
+            now = last_tick.astimezone(dt.timezone.utc)
+            last_due = last_settle_due_day(now, SETTINGS)
+            assert last_due >= day(DATA_DAYS - 1)
+
+            # Every day from the first synced one is the truth, and final.
+            assert killed and len(killed) >= 2
+            current = D0
+            while current <= last_due:
+                assert_day_equals_truth(month.lake, control, current)
+                assert day_status(instance, [KEY], current).settled, f"{current} not settled"
+                current += dt.timedelta(days=1)
+            assert unsettled_days(instance, [KEY], SETTINGS, now) == []
+            assert month.last_hole_check is True
+
+    # While day 14 was broken, the failing runs named it and the hole check listed it.
+    assert any(BROKEN_DAY.isoformat() in f and "date_sent" in f for f in month.failures)
+    assert any(BROKEN_DAY.isoformat() in report for report in month.hole_reports)
+    # The outage's holes were listed by the hole check too before they were healed.
+    assert any(day(5).isoformat() in report for report in month.hole_reports)
+    print(f"{month.runs} runs over {tick_number} ticks")
