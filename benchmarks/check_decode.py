@@ -3,7 +3,7 @@
     python benchmarks/check_decode.py [--pages 3000] [--seed 1]
 
 `RecordDecoder.decode` tries Arrow's JSON reader on the raw body, then Arrow's conversion
-of the decoded dicts, then the exact column-by-column path (cg_assets/lake/schema.py).
+of the decoded dicts, then the exact column-by-column path (cg_assets/lake/decode.py).
 This script builds pages of simulator records, breaks them in every way it knows (wrong
 JSON types, unknown fields, odd dates, repeated keys, ...), and asserts that
 `decode(records, body=...)`, `decode(records)` and `_decode_exact(records)` give equal
@@ -195,7 +195,7 @@ def main() -> int:
             for name, result in (("exact", exact), ("body", with_body), ("dicts", without)):
                 print(f"  {name}: {result[1] if result[0] == 'error' else result[1].to_pylist()}")
             return 1
-        if decoder._decode_json(body, len(decoded), SYNCED) is not None:
+        if decoder._decode_json(body, decoded, SYNCED) is not None:
             counts["json_path"] += 1
         elif decoder._decode_fast(decoded, SYNCED) is not None:
             counts["dict_path"] += 1

@@ -31,8 +31,10 @@ import pyarrow.compute as pc
 from cg_assets.customergauge.client import ClientStats, Cursor, CustomerGaugeClient, Period
 from cg_assets.customergauge.endpoints import Endpoint
 from cg_assets.lake import parquet_lake as lake_files
+from cg_assets.lake.columns import EXTRA_FIELDS_COLUMN, SCHEMA_VERSION
+from cg_assets.lake.day_mask import in_day_mask
+from cg_assets.lake.decode import RecordDecoder
 from cg_assets.lake.parquet_lake import DayFileState, ParquetLake
-from cg_assets.lake.schema import SCHEMA_VERSION, RecordDecoder, in_day_mask
 
 Mode = Literal["catch-up", "settle", "full-refresh"]
 T = TypeVar("T")
@@ -40,8 +42,6 @@ T = TypeVar("T")
 PREVIEW_ROWS = 5
 OUT_OF_DAY_SAMPLE = 20
 PREFETCH_PAGES = 2
-# Only columns without personal data reach Dagster's metadata preview.
-PREVIEW_COLUMNS = ("status", "date_sent", "date_creation", "language")
 
 
 @dataclass(frozen=True)
@@ -230,15 +230,16 @@ class _DaySync:
             if room > 0:
                 keys = batch.filter(pc.invert(in_day)).column(self.key).to_pylist()
                 self.out_of_day_keys.extend(keys[:room])
-        self.extra_fields_rows += kept.num_rows - kept.column("extra_fields").null_count
+        self.extra_fields_rows += kept.num_rows - kept.column(EXTRA_FIELDS_COLUMN).null_count
         return kept
 
     # -- full fetch: stream into a new file ----------------------------------------
 
     def run_full(self) -> DayResult:
+        status = self.endpoint.status_column
         try:
             previous = self.lake.read_day(
-                self.endpoint.name, self.day, columns=[self.key, "status"]
+                self.endpoint.name, self.day, columns=[self.key, *([status] if status else [])]
             )
         except (OSError, pa.ArrowException):
             previous = None  # damaged outside the sync (day_state calls it missing): replace it
@@ -246,7 +247,7 @@ class _DaySync:
             dict(
                 zip(
                     previous.column(self.key).to_pylist(),
-                    previous.column("status").to_pylist(),
+                    previous.column(status).to_pylist() if status else [None] * previous.num_rows,
                     strict=True,
                 )
             )
@@ -255,13 +256,13 @@ class _DaySync:
         )
         seen: set[int] = set()
         added = changed = duplicates = 0
-        out = _Output(self.decoder.schema, self.key)
+        out = _Output(self.endpoint)
         with self.lake.day_writer(self.endpoint.name, self.day, self.decoder.schema) as writer:
             for batch in self._batches():
                 keys = batch.column(self.key).to_pylist()
-                statuses = batch.column("status").to_pylist()
+                statuses = batch.column(status).to_pylist() if status else [None] * batch.num_rows
                 keep = []
-                for k, status in zip(keys, statuses, strict=True):
+                for k, new_status in zip(keys, statuses, strict=True):
                     fresh = k not in seen
                     keep.append(fresh)
                     if not fresh:
@@ -270,7 +271,7 @@ class _DaySync:
                     seen.add(k)
                     if k not in old_status:
                         added += 1
-                    elif old_status[k] != status:
+                    elif old_status[k] != new_status:
                         changed += 1
                 if not all(keep):
                     batch = batch.filter(pa.array(keep))
@@ -291,13 +292,11 @@ class _DaySync:
         new_batches = list(self._batches())
         new = pa.Table.from_batches(new_batches, schema=self.decoder.schema)
         new, duplicates = _dedupe_keep_last(new, self.key)
-        out = _Output(self.decoder.schema, self.key)
+        out = _Output(self.endpoint)
         if new.num_rows == 0 and self.cursor == self.plan.cursor:
             # Nothing new: leave the file alone; its footer already names this cursor.
             state = self.lake.day_state(self.endpoint.name, self.day)
-            existing = self.lake.read_day(
-                self.endpoint.name, self.day, columns=[self.key, *PREVIEW_COLUMNS]
-            )
+            existing = self.lake.read_day(self.endpoint.name, self.day, columns=out.columns)
             if existing is not None:
                 out.observe_table(existing)
             return self._result(out, 0, False, 0, 0, 0, duplicates, rows=state.rows if state else 0)
@@ -311,7 +310,9 @@ class _DaySync:
                         replaced = pc.is_in(old.column(self.key), value_set=new_keys)
                         if pc.any(replaced).as_py():
                             replaced_rows += pc.sum(replaced).as_py()
-                            changed += _status_changes(old.filter(replaced), new, self.key)
+                            changed += _status_changes(
+                                old.filter(replaced), new, self.key, self.endpoint.status_column
+                            )
                             old = old.filter(pc.invert(replaced))
                         writer.write(old)
                         out.observe(old)
@@ -370,13 +371,20 @@ class _DaySync:
 
 
 class _Output:
-    """Running totals over what goes into the day's file: rows, status counts, a preview."""
+    """Running totals over what goes into the day's file: rows, status counts, a preview.
 
-    def __init__(self, schema: pa.Schema, key: str) -> None:
+    The status counts come from the endpoint's status column (none if it has none); the
+    preview shows the key and the endpoint's preview columns, which hold no personal data.
+    """
+
+    def __init__(self, endpoint: Endpoint) -> None:
         self.rows = 0
         self.status_counts: Counter[str] = Counter()
         self.preview: list[dict[str, Any]] = []
-        self._key = key
+        self._status = endpoint.status_column
+        preview = [endpoint.key, *endpoint.preview_columns]
+        self.columns = list(dict.fromkeys([*preview, *([self._status] if self._status else [])]))
+        self._preview = list(dict.fromkeys(preview))
 
     def observe(self, batch: pa.RecordBatch) -> None:
         self.observe_table(pa.Table.from_batches([batch]))
@@ -385,12 +393,13 @@ class _Output:
         if table.num_rows == 0:
             return
         self.rows += table.num_rows
-        for item in pc.value_counts(table.column("status")).to_pylist():
-            self.status_counts[item["values"] or "(null)"] += item["counts"]
+        if self._status:
+            for item in pc.value_counts(table.column(self._status)).to_pylist():
+                self.status_counts[item["values"] or "(null)"] += item["counts"]
         room = PREVIEW_ROWS - len(self.preview)
         if room > 0:
             # Only columns that carry no personal data reach Dagster's metadata.
-            safe = [c for c in (self._key, *PREVIEW_COLUMNS) if c in table.column_names]
+            safe = [c for c in self._preview if c in table.column_names]
             self.preview.extend(table.select(safe).slice(0, room).to_pylist())
 
 
@@ -406,13 +415,15 @@ def _dedupe_keep_last(table: pa.Table, key: str) -> tuple[pa.Table, int]:
     return deduped, table.num_rows - deduped.num_rows
 
 
-def _status_changes(old: pa.Table | pa.RecordBatch, new: pa.Table, key: str) -> int:
-    new_status = dict(
-        zip(new.column(key).to_pylist(), new.column("status").to_pylist(), strict=True)
-    )
+def _status_changes(
+    old: pa.Table | pa.RecordBatch, new: pa.Table, key: str, status: str | None
+) -> int:
+    if status is None:
+        return 0
+    new_status = dict(zip(new.column(key).to_pylist(), new.column(status).to_pylist(), strict=True))
     return sum(
         1
-        for k, s in zip(old.column(key).to_pylist(), old.column("status").to_pylist(), strict=True)
+        for k, s in zip(old.column(key).to_pylist(), old.column(status).to_pylist(), strict=True)
         if new_status.get(k) != s
     )
 

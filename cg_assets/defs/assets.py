@@ -31,6 +31,7 @@ from cg_assets.customergauge.endpoints import Endpoint
 from cg_assets.customergauge.errors import CustomerGaugeError
 from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.defs import checks
+from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY
 from cg_assets.defs.partitions import daily_partitions
 from cg_assets.defs.resources import LakeResource
 from cg_assets.lake.schema import RecordDecoder
@@ -144,7 +145,8 @@ def column_schema(endpoint: Endpoint) -> TableSchema:
 
 def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefinition:
     key = asset_key_for(endpoint)
-    options = SyncOptions(settings.date_field, settings.timezone, settings.settle_after_hours)
+    date_field = endpoint.date_field(settings)  # each endpoint has its own setting
+    options = SyncOptions(date_field, settings.timezone, settings.settle_after_hours)
 
     @asset(
         key=key,
@@ -156,9 +158,11 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         pool=LAKE_POOL,
         op_tags={LAKE_WRITER_TAG: endpoint.name},
         check_specs=checks.inline_check_specs(key, endpoint),
+        # Downstream assets get a day or a range of days as a polars LazyFrame.
+        io_manager_key=LAKE_IO_MANAGER_KEY,
         metadata={
             "dagster/column_schema": column_schema(endpoint),
-            "date_field": settings.date_field,
+            "date_field": date_field,
             "timezone": settings.timezone,
             "settle_after_hours": settings.settle_after_hours,
             "layout": f"{{CG_LAKE_ROOT}}/customergauge/{endpoint.name}/date=YYYY-MM-DD/data.parquet",
@@ -231,7 +235,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
             context.add_asset_metadata(md, partition_key=partition)
         return MaterializeResult(
             check_results=checks.run_inline_checks(
-                key, endpoint, parquet_lake, written, settings.date_field, api_out_of_day
+                key, endpoint, parquet_lake, written, date_field, api_out_of_day
             )
         )
 

@@ -102,7 +102,7 @@ def test_numbers_where_text_is_declared_are_kept_as_text():
         ({"date_sent": "2026-02-31 10:00:00"}, "date_sent is '2026-02-31 10:00:00'"),
         ({"date_sent": 20261102}, "date_sent is 20261102"),
         ({"contact": "Zoë"}, "'contact' is str, expected an object"),
-        ({"properties": "Country=NL"}, "properties is not a list"),
+        ({"properties": "Country=NL"}, "properties is 'Country=NL', not a list"),
     ],
 )
 def test_records_that_break_the_contract_name_the_page_and_the_record(overrides, message):
