@@ -4,7 +4,9 @@ Computed with polars over lazy scans of the two day files, which the lake IO man
 (io_managers.py) hands in as LazyFrames; the returned DataFrame is written by the same IO
 manager as `{CG_LAKE_ROOT}/customergauge/survey_funnel/date=YYYY-MM-DD/data.parquet`,
 atomically. Kept up to date by declarative automation: a day is recomputed whenever
-either table's same day is materialized again (AutomationCondition.eager()).
+either table's same day is materialized again, at any age (a settle two days later, a
+full refresh months later), once both tables have the day and neither is syncing it.
+(`AutomationCondition.eager()` would only look at the latest day.)
 
 Columns (counts of survey records whose date field falls on the day; with the default
 date fields that is the day the invitation was sent, in both tables):
@@ -27,6 +29,7 @@ from dagster import (
     AssetsDefinition,
     AutomationCondition,
     AutomationConditionSensorDefinition,
+    BackfillPolicy,
     asset,
 )
 
@@ -55,6 +58,14 @@ FUNNEL_SCHEMA = pa.schema(
         pa.field("computed_at", pa.timestamp("us", tz="UTC"), nullable=False),
     ]
 )
+
+# eager() without its "latest day only" clause: a settle re-syncs days two days back.
+FUNNEL_CONDITION = (
+    AutomationCondition.any_deps_updated().since_last_handled()
+    & ~AutomationCondition.any_deps_missing()
+    & ~AutomationCondition.any_deps_in_progress()
+    & ~AutomationCondition.in_progress()
+).with_label("recompute when either table's day changes")
 
 _FUNNEL_DTYPES = pl.DataFrame(FUNNEL_SCHEMA.empty_table()).schema
 
@@ -98,7 +109,8 @@ def build_funnel_asset(settings: LoadSettings) -> AssetsDefinition:
             "responses": AssetIn(key=asset_key_for(RESPONSES)),
         },
         io_manager_key=LAKE_IO_MANAGER_KEY,
-        automation_condition=AutomationCondition.eager(),
+        backfill_policy=BackfillPolicy.multi_run(1),  # the lake stores one day per output
+        automation_condition=FUNNEL_CONDITION,
         kinds={"polars", "parquet"},
         metadata={
             "layout": f"{{CG_LAKE_ROOT}}/customergauge/{FUNNEL_TABLE}/date=YYYY-MM-DD/data.parquet"
