@@ -18,19 +18,22 @@ def body_schema(record_type: pa.StructType) -> pa.Schema:
     return pa.schema([pa.field(wire.BODY_DATA, pa.list_(record_type))])
 
 
-def read_records(body: bytes, schema: pa.Schema, count: int) -> pa.StructArray | None:
+def read_records(
+    body: bytes, schema: pa.Schema, count: int, *, infer: bool = True
+) -> pa.StructArray | None:
     """The page's records as one StructArray, or None: the body is left to the dict paths.
 
-    Declared fields get their declared type; fields the schema does not know are inferred
-    and appear as extra struct children. Arrow gives up (None) on a value of another JSON
-    type than its field's, on a repeated key, and on a field whose values it cannot unify.
+    Declared fields get their declared type. Fields the schema does not know are inferred
+    and appear as extra struct children (`infer`), or are skipped. Arrow gives up (None)
+    on a value of another JSON type than its field's, on a repeated key, and, inferring,
+    on a field whose values it cannot unify (an int here, a string there).
     """
     try:
         table = pa_json.read_json(
             pa.py_buffer(body),
             read_options=pa_json.ReadOptions(use_threads=False, block_size=len(body) + 1),
             parse_options=pa_json.ParseOptions(
-                explicit_schema=schema, unexpected_field_behavior="infer"
+                explicit_schema=schema, unexpected_field_behavior="infer" if infer else "ignore"
             ),
         )
     except (pa.ArrowException, ValueError, TypeError):

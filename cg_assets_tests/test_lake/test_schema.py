@@ -88,6 +88,19 @@ def test_fields_the_api_adds_later_are_kept_as_json():
     }
 
 
+def test_unknown_keys_inside_properties_items_are_kept():
+    properties = [
+        {"field": "Country", "reference": "NL", "field_id": 12},
+        {"field": "Key Contact", "reference": None},
+    ]
+    row = decode(wire_record(properties=properties))
+    assert row["properties"] == [
+        {"field": "Country", "reference": "NL"},
+        {"field": "Key Contact", "reference": None},
+    ]
+    assert json.loads(row["extra_fields"]) == {"properties": [{"field_id": 12}, {}]}
+
+
 def test_numbers_where_text_is_declared_are_kept_as_text():
     row = decode(wire_record(number_customer=123, account={"name": "ACME", "number": 77}))
     assert row["number_customer"] == "123" and row["account_number"] == "77"
