@@ -18,7 +18,7 @@ def test_answering_moves_a_record_with_its_key_and_answer(api, ctl):
     invitations = {r[wire.RECORD_KEY]: r for r in ctl.truth("date_sent", DAY, DAY)}
     answered = ctl.respond_records(sorted(invitations)[:5])
     api.path = wire.RESPONSES_PATH
-    responses, cursor, _ = api.fetch_all({**period("date_sent", DAY, DAY), **EVERYTHING})
+    responses, _, _ = api.fetch_all({**period("date_sent", DAY, DAY), **EVERYTHING})
     assert keys(responses) == answered  # in the order they were answered
     assert not set(answered) & set(keys(ctl.truth("date_sent", DAY, DAY)))
     for response in responses:
