@@ -18,6 +18,9 @@ Assumptions about behaviour (also listed in the README):
   retried like a 5xx, then fails quoting the start of the body.
 - [assumed] An empty string or ``0000-00-00 00:00:00`` in a date field means null.
 - [vendor]  Dates are ``YYYY-MM-DD HH:MM:SS`` in the customer's system time zone, no offset.
+- [vendor]  Responses page, filter and authenticate like non-responses; an answered
+  non-response moves there. [assumed] It keeps its key; the responses cursor follows the
+  order of answering (the responses table's own primary key).
 """
 
 from __future__ import annotations
