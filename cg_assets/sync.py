@@ -31,10 +31,8 @@ import pyarrow.compute as pc
 from cg_assets.customergauge.client import ClientStats, Cursor, CustomerGaugeClient, Period
 from cg_assets.customergauge.endpoints import Endpoint
 from cg_assets.lake import parquet_lake as lake_files
-from cg_assets.lake.columns import EXTRA_FIELDS_COLUMN, SCHEMA_VERSION
-from cg_assets.lake.day_mask import in_day_mask
-from cg_assets.lake.decode import RecordDecoder
 from cg_assets.lake.parquet_lake import DayFileState, ParquetLake
+from cg_assets.lake.schema import SCHEMA_VERSION, RecordDecoder, in_day_mask
 
 Mode = Literal["catch-up", "settle", "full-refresh"]
 T = TypeVar("T")
@@ -230,7 +228,7 @@ class _DaySync:
             if room > 0:
                 keys = batch.filter(pc.invert(in_day)).column(self.key).to_pylist()
                 self.out_of_day_keys.extend(keys[:room])
-        self.extra_fields_rows += kept.num_rows - kept.column(EXTRA_FIELDS_COLUMN).null_count
+        self.extra_fields_rows += kept.num_rows - kept.column("extra_fields").null_count
         return kept
 
     # -- full fetch: stream into a new file ----------------------------------------
