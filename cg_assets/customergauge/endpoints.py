@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from cg_assets.customergauge import wire
 from cg_assets.lake.columns import KEY, STRING, TIMESTAMP, Column, Item, key_column, struct_list
 from cg_assets.lake.decode import RecordDecoder
-from cg_assets.settings import LoadSettings
+from cg_assets.settings import LoadSettings, SettingsError
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,14 @@ class Endpoint:
 
     def date_field(self, settings: LoadSettings) -> str:
         """The date field that puts a record in a day, from this endpoint's own setting."""
-        return settings.date_field_for(self.date_setting)
+        field = settings.date_field_for(self.date_setting)
+        if field not in self.period_fields:
+            raise SettingsError(
+                f"{self.date_setting}={field!r} is invalid for {self.name}: expected one of "
+                + ", ".join(self.period_fields)
+                + "."
+            )
+        return field
 
     def decoder(self) -> RecordDecoder:
         return RecordDecoder(self.columns)
