@@ -3,7 +3,7 @@
     python benchmarks/check_decode.py [--pages 3000] [--seed 1]
 
 `RecordDecoder.decode` tries Arrow's JSON reader on the raw body, then Arrow's conversion
-of the decoded dicts, then the exact column-by-column path (cg_assets/lake/schema.py).
+of the decoded dicts, then the exact column-by-column path (cg_assets/lake/decode.py).
 This script builds pages of simulator records, breaks them in every way it knows (wrong
 JSON types, unknown fields, odd dates, repeated keys, ...), and asserts that
 `decode(records, body=...)`, `decode(records)` and `_decode_exact(records)` give equal
@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
 
 import orjson  # noqa: E402
 
-from cg_assets.customergauge.endpoints import NON_RESPONSES  # noqa: E402
+from cg_assets.customergauge.endpoints import NON_RESPONSES, RESPONSES  # noqa: E402
 from cg_assets.simulator.dataset import Dataset  # noqa: E402
 
 SYNCED = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.timezone.utc)
@@ -162,12 +162,24 @@ def main() -> int:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     dataset = Dataset(
-        records=400, start=dt.date(2026, 10, 1), end=dt.date(2026, 10, 3), seed=args.seed
+        records=400,
+        start=dt.date(2026, 10, 1),
+        end=dt.date(2026, 10, 3),
+        seed=args.seed,
+        respond_share=0.5,
     )
-    base = dataset.records()
-    decoder = NON_RESPONSES.decoder()
+    for endpoint, base in ((NON_RESPONSES, dataset.records()), (RESPONSES, dataset.responses())):
+        code = check(endpoint.decoder(), base, rng, args.pages, endpoint.name)
+        if code:
+            return code
+    return 0
+
+
+def check(
+    decoder: Any, base: list[dict[str, Any]], rng: random.Random, pages: int, name: str
+) -> int:
     counts = {"clean": 0, "broken": 0, "json_path": 0, "dict_path": 0, "exact_path": 0}
-    for page_number in range(args.pages):
+    for page_number in range(pages):
         size = rng.choice([1, 2, 5, 50])
         records = copy.deepcopy(rng.sample(base, size))
         broken = page_number % 4 != 0
@@ -191,17 +203,17 @@ def main() -> int:
         with_body = outcome(decoder.decode, decoded, SYNCED, where, body=body)
         without = outcome(decoder.decode, decoded, SYNCED, where)
         if not (same(exact, with_body) and same(exact, without)):
-            print(f"DIFFERENCE on page {page_number}: {body[:2000]!r}")
+            print(f"{name}: DIFFERENCE on page {page_number}: {body[:2000]!r}")
             for name, result in (("exact", exact), ("body", with_body), ("dicts", without)):
                 print(f"  {name}: {result[1] if result[0] == 'error' else result[1].to_pylist()}")
             return 1
-        if decoder._decode_json(body, len(decoded), SYNCED) is not None:
+        if decoder._decode_json(body, decoded, SYNCED) is not None:
             counts["json_path"] += 1
         elif decoder._decode_fast(decoded, SYNCED) is not None:
             counts["dict_path"] += 1
         else:
             counts["exact_path"] += 1
-    print(f"all paths agree: {counts}")
+    print(f"{name}: all paths agree: {counts}")
     return 0
 
 

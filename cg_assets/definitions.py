@@ -1,4 +1,4 @@
-"""Wires the endpoint table, assets, checks, automation and resources into `Definitions`."""
+"""Wires the endpoint table, assets, the funnel, checks, automation and resources into `Definitions`."""
 
 from dagster import Definitions
 
@@ -6,6 +6,8 @@ from cg_assets.customergauge.endpoints import ENDPOINTS
 from cg_assets.defs.assets import asset_key_for, build_sync_asset
 from cg_assets.defs.automation import build_sync_job
 from cg_assets.defs.checks import build_freshness_check
+from cg_assets.defs.funnel import build_funnel_asset, build_funnel_sensor
+from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY, LakeFrameIOManager
 from cg_assets.defs.partitions import daily_partitions
 from cg_assets.defs.resources import default_resources
 from cg_assets.defs.schedules import build_catch_up_schedule
@@ -17,12 +19,13 @@ def build_definitions(settings: LoadSettings) -> Definitions:
     keys = [asset_key_for(e) for e in ENDPOINTS]
     job = build_sync_job(keys, daily_partitions(settings))
     return Definitions(
-        assets=[build_sync_asset(e, settings) for e in ENDPOINTS],
+        assets=[*(build_sync_asset(e, settings) for e in ENDPOINTS), build_funnel_asset(settings)],
         asset_checks=[build_freshness_check(key, settings) for key in keys],
         jobs=[job],
         schedules=[build_catch_up_schedule(job, keys, settings)],
-        sensors=[build_settle_sensor(keys, settings)],
-        resources=default_resources(),
+        sensors=[build_settle_sensor(keys, settings), build_funnel_sensor(settings)],
+        # Downstream assets (the funnel, a user's own) read and write the lake as polars frames.
+        resources={**default_resources(), LAKE_IO_MANAGER_KEY: LakeFrameIOManager()},
     )
 
 

@@ -130,7 +130,9 @@ class LoadSettings:
 
     timezone: str = "UTC"
     start_date: dt.date = DEFAULT_START_DATE
-    date_field: str = "date_sent"
+    date_field: str = "date_sent"  # non-responses (CG_DATE_FIELD)
+    # Responses: date_sent by default, so a record's send day is one partition in both tables.
+    responses_date_field: str = "date_sent"
     settle_after_hours: int = 48
     automation: bool = False
     schedule_minute: int = 5
@@ -140,6 +142,18 @@ class LoadSettings:
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    def date_field_for(self, variable: str) -> str:
+        """The date field an endpoint row's setting (its variable's name) picks."""
+        fields = {
+            "CG_DATE_FIELD": self.date_field,
+            "CG_RESPONSES_DATE_FIELD": self.responses_date_field,
+        }
+        if variable not in fields:
+            raise SettingsError(
+                f"{variable} is not a date-field setting: expected one of {sorted(fields)}."
+            )
+        return fields[variable]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LoadSettings:
@@ -167,6 +181,13 @@ class LoadSettings:
                 cls.date_field,
                 _choice(*wire.PERIOD_FIELDS),
                 "one of " + ", ".join(wire.PERIOD_FIELDS),
+            ),
+            responses_date_field=_parse(
+                env,
+                "CG_RESPONSES_DATE_FIELD",
+                cls.responses_date_field,
+                _choice(*wire.RESPONSES_PERIOD_FIELDS),
+                "one of " + ", ".join(wire.RESPONSES_PERIOD_FIELDS),
             ),
             settle_after_hours=_parse(
                 env,

@@ -44,8 +44,6 @@ T = TypeVar("T")
 PREVIEW_ROWS = 5
 OUT_OF_DAY_SAMPLE = 20
 PREFETCH_PAGES = 2
-# Only columns without personal data reach Dagster's metadata preview.
-PREVIEW_COLUMNS = ("status", "date_sent", "date_creation", "language")
 
 
 @dataclass(frozen=True)
@@ -215,11 +213,9 @@ def adopt_day(lake: ParquetLake, endpoint: Endpoint, day: dt.date, plan: DayPlan
     state = lake.day_state(endpoint.name, day)
     if state is None:
         raise FileNotFoundError(f"{endpoint.name} {day}: the file to adopt has gone")
-    out = _Output(endpoint.decoder().schema, endpoint.key)
+    out = _Output(endpoint)
     existing = lake.read_day(
-        endpoint.name,
-        day,
-        columns=[c for c in (endpoint.key, *PREVIEW_COLUMNS) if c in state.schema.names],
+        endpoint.name, day, columns=[c for c in out.columns if c in state.schema.names]
     )
     if existing is not None:
         out.observe_table(existing)
@@ -322,9 +318,10 @@ class _DaySync:
     # -- full fetch: stream into a new file ----------------------------------------
 
     def run_full(self) -> DayResult:
+        status = self.endpoint.status_column
         try:
             previous = self.lake.read_day(
-                self.endpoint.name, self.day, columns=[self.key, "status"]
+                self.endpoint.name, self.day, columns=[self.key, *([status] if status else [])]
             )
         except (OSError, pa.ArrowException):
             previous = None  # damaged outside the sync (day_state calls it missing): replace it
@@ -332,7 +329,7 @@ class _DaySync:
             dict(
                 zip(
                     previous.column(self.key).to_pylist(),
-                    previous.column("status").to_pylist(),
+                    previous.column(status).to_pylist() if status else [None] * previous.num_rows,
                     strict=True,
                 )
             )
@@ -341,13 +338,13 @@ class _DaySync:
         )
         seen: set[int] = set()
         added = changed = duplicates = 0
-        out = _Output(self.decoder.schema, self.key)
+        out = _Output(self.endpoint)
         with self.lake.day_writer(self.endpoint.name, self.day, self.decoder.schema) as writer:
             for batch in self._batches():
                 keys = batch.column(self.key).to_pylist()
-                statuses = batch.column("status").to_pylist()
+                statuses = batch.column(status).to_pylist() if status else [None] * batch.num_rows
                 keep = []
-                for k, status in zip(keys, statuses, strict=True):
+                for k, new_status in zip(keys, statuses, strict=True):
                     fresh = k not in seen
                     keep.append(fresh)
                     if not fresh:
@@ -356,7 +353,7 @@ class _DaySync:
                     seen.add(k)
                     if k not in old_status:
                         added += 1
-                    elif old_status[k] != status:
+                    elif old_status[k] != new_status:
                         changed += 1
                 if not all(keep):
                     batch = batch.filter(pa.array(keep))
@@ -377,13 +374,11 @@ class _DaySync:
         new_batches = list(self._batches())
         new = pa.Table.from_batches(new_batches, schema=self.decoder.schema)
         new, duplicates = _dedupe_keep_last(new, self.key)
-        out = _Output(self.decoder.schema, self.key)
+        out = _Output(self.endpoint)
         if new.num_rows == 0 and self.cursor == self.plan.cursor:
             # Nothing new: leave the file alone; its footer already names this cursor.
             state = self.lake.day_state(self.endpoint.name, self.day)
-            existing = self.lake.read_day(
-                self.endpoint.name, self.day, columns=[self.key, *PREVIEW_COLUMNS]
-            )
+            existing = self.lake.read_day(self.endpoint.name, self.day, columns=out.columns)
             if existing is not None:
                 out.observe_table(existing)
             return self._result(out, 0, False, 0, 0, 0, duplicates, rows=state.rows if state else 0)
@@ -397,7 +392,9 @@ class _DaySync:
                         replaced = pc.is_in(old.column(self.key), value_set=new_keys)
                         if pc.any(replaced).as_py():
                             replaced_rows += pc.sum(replaced).as_py()
-                            changed += _status_changes(old.filter(replaced), new, self.key)
+                            changed += _status_changes(
+                                old.filter(replaced), new, self.key, self.endpoint.status_column
+                            )
                             old = old.filter(pc.invert(replaced))
                         writer.write(old)
                         out.observe(old)
@@ -454,13 +451,20 @@ class _DaySync:
 
 
 class _Output:
-    """Running totals over what goes into the day's file: rows, status counts, a preview."""
+    """Running totals over what goes into the day's file: rows, status counts, a preview.
 
-    def __init__(self, schema: pa.Schema, key: str) -> None:
+    The status counts come from the endpoint's status column (none if it has none); the
+    preview shows the key and the endpoint's preview columns, which hold no personal data.
+    """
+
+    def __init__(self, endpoint: Endpoint) -> None:
         self.rows = 0
         self.status_counts: Counter[str] = Counter()
         self.preview: list[dict[str, Any]] = []
-        self._key = key
+        self._status = endpoint.status_column
+        preview = [endpoint.key, *endpoint.preview_columns]
+        self.columns = list(dict.fromkeys([*preview, *([self._status] if self._status else [])]))
+        self._preview = list(dict.fromkeys(preview))
 
     def observe(self, batch: pa.RecordBatch) -> None:
         self.observe_table(pa.Table.from_batches([batch]))
@@ -469,12 +473,13 @@ class _Output:
         if table.num_rows == 0:
             return
         self.rows += table.num_rows
-        for item in pc.value_counts(table.column("status")).to_pylist():
-            self.status_counts[item["values"] or "(null)"] += item["counts"]
+        if self._status:
+            for item in pc.value_counts(table.column(self._status)).to_pylist():
+                self.status_counts[item["values"] or "(null)"] += item["counts"]
         room = PREVIEW_ROWS - len(self.preview)
         if room > 0:
             # Only columns that carry no personal data reach Dagster's metadata.
-            safe = [c for c in (self._key, *PREVIEW_COLUMNS) if c in table.column_names]
+            safe = [c for c in self._preview if c in table.column_names]
             self.preview.extend(table.select(safe).slice(0, room).to_pylist())
 
 
@@ -490,13 +495,15 @@ def _dedupe_keep_last(table: pa.Table, key: str) -> tuple[pa.Table, int]:
     return deduped, table.num_rows - deduped.num_rows
 
 
-def _status_changes(old: pa.Table | pa.RecordBatch, new: pa.Table, key: str) -> int:
-    new_status = dict(
-        zip(new.column(key).to_pylist(), new.column("status").to_pylist(), strict=True)
-    )
+def _status_changes(
+    old: pa.Table | pa.RecordBatch, new: pa.Table, key: str, status: str | None
+) -> int:
+    if status is None:
+        return 0
+    new_status = dict(zip(new.column(key).to_pylist(), new.column(status).to_pylist(), strict=True))
     return sum(
         1
-        for k, s in zip(old.column(key).to_pylist(), old.column("status").to_pylist(), strict=True)
+        for k, s in zip(old.column(key).to_pylist(), old.column(status).to_pylist(), strict=True)
         if new_status.get(k) != s
     )
 

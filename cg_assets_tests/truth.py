@@ -4,6 +4,7 @@ independently of cg_assets.lake.schema, so a bug there cannot hide in both."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +97,75 @@ def metadata_values(metadata: Any) -> dict[str, Any]:
     if "cursor" in values:
         values["cursor"] = decode_cursor(values["cursor"])
     return values
+
+
+# -- responses -------------------------------------------------------------------------------
+
+RESPONSE_DECLARED = {
+    "number_customergauge",
+    "contact",
+    "account",
+    "number_customer",
+    "number_order",
+    "email",
+    "phone",
+    "language",
+    "link",
+    "properties",
+    "drivers",
+    "date_survey_response",
+    *DATE_FIELDS,
+}
+
+
+def expected_response_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A response as its lake row: the invitation's columns, date_survey_response, the
+    declared keys of properties and drivers; everything else in extra_fields."""
+    row = expected_row(record)
+    del row["status"]
+    row["properties"] = [
+        {"field": p.get("field"), "reference": p.get("reference")}
+        for p in record.get("properties") or []
+    ]
+    row["drivers"] = [{"label": d.get("label")} for d in record.get("drivers") or []]
+    value = record.get("date_survey_response")
+    row["date_survey_response"] = (
+        None if value in NULL_DATES else dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
+    )
+    extra = {k: v for k, v in record.items() if k not in RESPONSE_DECLARED}
+    item_extras = [
+        {k: v for k, v in p.items() if k not in ("field", "reference")}
+        for p in record.get("properties") or []
+    ]
+    if any(item_extras):
+        extra["properties"] = item_extras
+    row["extra_fields"] = extra or None
+    return row
+
+
+def response_truth_rows(
+    control: SimulatorControl, day: dt.date, field: str = "date_sent"
+) -> dict[int, dict[str, Any]]:
+    records = control.truth(field=field, start=day, end=day, endpoint="responses")
+    return {r["number_customergauge"]: expected_response_row(r) for r in records}
+
+
+def assert_responses_day_equals_truth(
+    lake_root: Path, control: SimulatorControl, day: dt.date, field: str = "date_sent"
+) -> int:
+    """A responses day file against the simulator's truth, record for record, field for
+    field, the kept extra_fields included; returns the row count."""
+    rows = pq.read_table(day_file(lake_root, day, "responses")).to_pylist()
+    expected = response_truth_rows(control, day, field)
+    keys = [r["number_customergauge"] for r in rows]
+    assert len(keys) == len(set(keys)), "a record key appears twice in the partition"
+    assert set(keys) == set(expected)
+    for row in rows:
+        want = dict(expected[row["number_customergauge"]])
+        want_extra = want.pop("extra_fields")
+        got = {k: row[k] for k in want}
+        assert got == want, f"response {row['number_customergauge']} differs"
+        got_extra = json.loads(row["extra_fields"]) if row["extra_fields"] else None
+        assert got_extra == want_extra, f"response {row['number_customergauge']}: extras differ"
+        assert row["synced_at"] is not None
+    return len(rows)

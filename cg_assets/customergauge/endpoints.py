@@ -1,8 +1,11 @@
 """The table of CustomerGauge sync endpoints the lake mirrors: a new endpoint is a new row.
 
-Each row says where the records come from (path, expansion), what identifies a record
-(the key column) and how a record maps onto lake columns. Assets, checks, the sensor and
-the schedule are built from these rows; nothing downstream names an endpoint.
+Each row says where the records come from (path, expansions), which date fields the
+period filter accepts and which setting picks one, what identifies a record (the key
+column), how a record maps onto typed lake columns (which of them hold personal data),
+which columns a metadata preview may show, and which column, if any, is a status.
+Assets, checks, the sensor, the schedule and the funnel are built from these rows;
+nothing downstream names an endpoint. Every wire name comes from wire.py.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cg_assets.customergauge import wire
-from cg_assets.lake.schema import Column, RecordDecoder
+from cg_assets.lake.columns import KEY, STRING, TIMESTAMP, Column, Item, key_column, struct_list
+from cg_assets.lake.decode import RecordDecoder
+from cg_assets.settings import LoadSettings, SettingsError
 
 
 @dataclass(frozen=True)
@@ -20,52 +25,113 @@ class Endpoint:
     expand: tuple[str, ...]
     columns: tuple[Column, ...]
     description: str
+    period_fields: tuple[str, ...] = wire.PERIOD_FIELDS  # what period[field] accepts
+    date_setting: str = "CG_DATE_FIELD"  # the variable that picks this table's date field
+    status_column: str | None = None  # counted and compared between syncs, if any
+    # Shown in Dagster's metadata preview: never a personal column.
+    preview_columns: tuple[str, ...] = ()
+    # Whether undeclared fields may hold personal data (free-text answers may).
+    extra_fields_personal: bool = False
+
+    def __post_init__(self) -> None:
+        names = {c.name: c for c in self.columns}
+        key_column(self.columns)
+        for name in (*self.preview_columns, *([self.status_column] if self.status_column else [])):
+            if name not in names:
+                raise ValueError(f"endpoint {self.name}: {name!r} is not one of its columns")
+            if names[name].personal:
+                raise ValueError(f"endpoint {self.name}: personal column {name!r} in a preview")
+        for field in self.period_fields:
+            if field not in names or names[field].kind != TIMESTAMP:
+                raise ValueError(f"endpoint {self.name}: period field {field!r} is no timestamp")
 
     @property
     def key(self) -> str:
-        return next(c.name for c in self.columns if c.kind == "key")
+        return key_column(self.columns).name
+
+    @property
+    def personal_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.personal)
+
+    def date_field(self, settings: LoadSettings) -> str:
+        """The date field that puts a record in a day, from this endpoint's own setting."""
+        field = settings.date_field_for(self.date_setting)
+        if field not in self.period_fields:
+            raise SettingsError(
+                f"{self.date_setting}={field!r} is invalid for {self.name}: expected one of "
+                + ", ".join(self.period_fields)
+                + "."
+            )
+        return field
 
     def decoder(self) -> RecordDecoder:
         return RecordDecoder(self.columns)
 
 
-_DATES = (
+def _date(name: str, description: str) -> Column:
+    return Column(name, (name,), TIMESTAMP, description)
+
+
+# The invitation's fields, which both tables carry. [viadot] names (wire.py).
+_INVITATION = (
     Column(
-        "date_creation",
-        ("date_creation",),
-        "date",
-        "When the survey record was created (system time zone)",
+        "contact_first_name",
+        (wire.CONTACT, wire.CONTACT_FIRST_NAME),
+        STRING,
+        "Recipient first name",
+        personal=True,
     ),
     Column(
-        "date_order",
-        ("date_order",),
-        "date",
-        "Order date from the customer's system (system time zone)",
+        "contact_last_name",
+        (wire.CONTACT, wire.CONTACT_LAST_NAME),
+        STRING,
+        "Recipient last name",
+        personal=True,
+    ),
+    Column("account_name", (wire.ACCOUNT, wire.ACCOUNT_NAME), STRING, "Customer account name"),
+    Column(
+        "account_number", (wire.ACCOUNT, wire.ACCOUNT_NUMBER), STRING, "Customer account number"
     ),
     Column(
-        "date_sent",
-        ("date_sent",),
-        "date",
-        "When the survey invitation was sent (system time zone)",
+        "number_customer", (wire.NUMBER_CUSTOMER,), STRING, "Customer number in the source system"
     ),
-    Column(
-        "date_email_sent",
-        ("date_email_sent",),
-        "date",
-        "When the e-mail left CustomerGauge (system time zone)",
-    ),
-    Column(
-        "date_opened", ("date_opened",), "date", "When the invitation was opened; null if never"
-    ),
-    Column(
-        "date_clicked", ("date_clicked",), "date", "When the survey link was clicked; null if never"
-    ),
+    Column("number_order", (wire.NUMBER_ORDER,), STRING, "Order number in the source system"),
+    Column("email", (wire.EMAIL,), STRING, "Recipient e-mail address", personal=True),
+    Column("phone", (wire.PHONE,), STRING, "Recipient phone number", personal=True),
+    _date(wire.DATE_CREATION, "When the survey record was created (system time zone)"),
+    _date(wire.DATE_ORDER, "Order date from the customer's system (system time zone)"),
+    _date(wire.DATE_SENT, "When the survey invitation was sent (system time zone)"),
+    _date(wire.DATE_EMAIL_SENT, "When the e-mail left CustomerGauge (system time zone)"),
+    _date(wire.DATE_OPENED, "When the invitation was opened; null if never"),
+    _date(wire.DATE_CLICKED, "When the survey link was clicked; null if never"),
+    Column("language", (wire.LANGUAGE,), STRING, "Survey language code"),
+    Column("link", (wire.LINK,), STRING, "Personal survey link", personal=True),
 )
+_KEY = Column(
+    "number_customergauge",
+    (wire.RECORD_KEY,),
+    KEY,
+    "CustomerGauge survey record id (unique per day; kept when a non-response is answered)",
+)
+_PROPERTIES = Column(
+    "properties",
+    (wire.PROPERTIES,),
+    struct_list(
+        Item(wire.PROPERTY_FIELD, STRING),
+        Item(wire.PROPERTY_REFERENCE, STRING),
+    ),
+    "Segment data: list of {field, reference}",
+)
+_PREVIEW = ("date_sent", "date_creation", "language")
 
 NON_RESPONSES = Endpoint(
     name="non_responses",
     path=wire.NON_RESPONSES_PATH,
     expand=(wire.WITH_PROPERTIES,),
+    period_fields=wire.NON_RESPONSES_PERIOD_FIELDS,
+    date_setting="CG_DATE_FIELD",
+    status_column="status",
+    preview_columns=("status", *_PREVIEW),
     description=(
         "Survey invitations that have not (yet) been answered, one row per survey record, "
         "from the CustomerGauge v7 non-responses sync API. Partition D holds the records "
@@ -74,47 +140,48 @@ NON_RESPONSES = Endpoint(
         "so a day is re-synced in full once it is CG_SETTLE_AFTER_HOURS old (`settled`)."
     ),
     columns=(
-        Column(
-            "number_customergauge",
-            (wire.RECORD_KEY,),
-            "key",
-            "CustomerGauge survey record id (unique per day)",
-        ),
+        _KEY,
         Column(
             "status",
-            ("status",),
-            "text",
+            (wire.STATUS,),
+            STRING,
             "Delivery status, e.g. survey-sent, survey-clicked, a failure",
         ),
+        *_INVITATION,
+        _PROPERTIES,
+    ),
+)
+
+RESPONSES = Endpoint(
+    name="responses",
+    path=wire.RESPONSES_PATH,
+    # [viadot] the four expansions the public client sends for responses.
+    expand=(wire.WITH_DRIVERS, wire.WITH_TAGS, wire.WITH_QUESTIONS, wire.WITH_PROPERTIES),
+    period_fields=wire.RESPONSES_PERIOD_FIELDS,
+    date_setting="CG_RESPONSES_DATE_FIELD",
+    status_column=None,  # [assumed] no documented status on a response
+    preview_columns=(*_PREVIEW, wire.DATE_SURVEY_RESPONSE),
+    extra_fields_personal=True,  # the answer's comments are free text
+    description=(
+        "Answered surveys, one row per survey record, from the CustomerGauge v7 responses "
+        "sync API: a non-response that is answered leaves non_responses and appears here "
+        "with the same number_customergauge. Partition D holds the records whose date field "
+        "(CG_RESPONSES_DATE_FIELD, by default date_sent, so a record's send day is the same "
+        "partition in both tables) falls on D. The answer itself (score, comments), tags and "
+        "questions have no documented field names: they are kept as JSON in extra_fields."
+    ),
+    columns=(
+        _KEY,
+        *_INVITATION,
+        _date(wire.DATE_SURVEY_RESPONSE, "When the survey was answered (system time zone)"),
+        _PROPERTIES,
         Column(
-            "contact_first_name",
-            ("contact", "first_name"),
-            "text",
-            "Recipient first name",
-            personal=True,
-        ),
-        Column(
-            "contact_last_name",
-            ("contact", "last_name"),
-            "text",
-            "Recipient last name",
-            personal=True,
-        ),
-        Column("account_name", ("account", "name"), "text", "Customer account name"),
-        Column("account_number", ("account", "number"), "text", "Customer account number"),
-        Column(
-            "number_customer", ("number_customer",), "text", "Customer number in the source system"
-        ),
-        Column("number_order", ("number_order",), "text", "Order number in the source system"),
-        Column("email", ("email",), "text", "Recipient e-mail address", personal=True),
-        Column("phone", ("phone",), "text", "Recipient phone number", personal=True),
-        *_DATES,
-        Column("language", ("language",), "text", "Survey language code"),
-        Column("link", ("link",), "text", "Personal survey link", personal=True),
-        Column(
-            "properties", ("properties",), "properties", "Segment data: list of {field, reference}"
+            "drivers",
+            (wire.DRIVERS,),
+            struct_list(Item(wire.DRIVER_LABEL, STRING)),
+            "Drivers the respondent picked: list of {label}",
         ),
     ),
 )
 
-ENDPOINTS: tuple[Endpoint, ...] = (NON_RESPONSES,)
+ENDPOINTS: tuple[Endpoint, ...] = (NON_RESPONSES, RESPONSES)

@@ -18,6 +18,9 @@ Assumptions about behaviour (also listed in the README):
   retried like a 5xx, then fails quoting the start of the body.
 - [assumed] An empty string or ``0000-00-00 00:00:00`` in a date field means null.
 - [vendor]  Dates are ``YYYY-MM-DD HH:MM:SS`` in the customer's system time zone, no offset.
+- [vendor]  Responses page, filter and authenticate like non-responses; an answered
+  non-response moves there. [assumed] It keeps its key; the responses cursor follows the
+  order of answering (the responses table's own primary key).
 """
 
 from __future__ import annotations
@@ -51,13 +54,22 @@ PER_PAGE_MIN: Final = 1
 PER_PAGE_MAX: Final = 1000
 PARAM_CURSOR: Final = "cursor"  # [vendor] an integer returned by the API
 PARAM_WITH: Final = "with[]"  # [viadot] expansion, e.g. with[]=properties
-WITH_PROPERTIES: Final = "properties"
+WITH_PROPERTIES: Final = "properties"  # [viadot] segment data
+# [viadot] the client sends all four to both endpoints; [vendor] responses "can be expanded
+# with drivers, questions, tags and segment data".
+WITH_DRIVERS: Final = "drivers"
+WITH_TAGS: Final = "tags"
+WITH_QUESTIONS: Final = "questions"
 PARAM_PERIOD_FIELD: Final = "period[field]"  # [viadot] sent on EVERY page
 PARAM_PERIOD_START: Final = "period[start]"  # [viadot] YYYY-MM-DD, inclusive [assumed]
 PARAM_PERIOD_END: Final = "period[end]"  # [vendor] YYYY-MM-DD, inclusive [assumed]
 PERIOD_DATE_FORMAT: Final = "%Y-%m-%d"
-# [vendor] the date types the period filter accepts.
+# [viadot] the date types the period filter accepts (the vendor page lost the names).
 PERIOD_FIELDS: Final = ("date_sent", "date_creation", "date_order")
+NON_RESPONSES_PERIOD_FIELDS: Final = PERIOD_FIELDS
+# [viadot] responses accept a fourth: when the survey was answered.
+DATE_SURVEY_RESPONSE: Final = "date_survey_response"
+RESPONSES_PERIOD_FIELDS: Final = (*PERIOD_FIELDS, DATE_SURVEY_RESPONSE)
 
 # --- response body [vendor] -----------------------------------------------------------
 BODY_DATA: Final = "data"
@@ -67,6 +79,43 @@ BODY_MESSAGE: Final = "message"  # 401: {"message": "Unauthenticated."}
 
 # --- records [vendor] + [viadot] ------------------------------------------------------
 RECORD_KEY: Final = "number_customergauge"
+# [viadot] fields of a non-response record (the vendor page lists them without names).
+STATUS: Final = "status"
+CONTACT: Final = "contact"
+CONTACT_FIRST_NAME: Final = "first_name"
+CONTACT_LAST_NAME: Final = "last_name"
+ACCOUNT: Final = "account"
+ACCOUNT_NAME: Final = "name"
+ACCOUNT_NUMBER: Final = "number"
+NUMBER_CUSTOMER: Final = "number_customer"
+NUMBER_ORDER: Final = "number_order"
+EMAIL: Final = "email"
+PHONE: Final = "phone"
+DATE_CREATION: Final = "date_creation"
+DATE_ORDER: Final = "date_order"
+DATE_SENT: Final = "date_sent"
+DATE_EMAIL_SENT: Final = "date_email_sent"
+DATE_OPENED: Final = "date_opened"
+DATE_CLICKED: Final = "date_clicked"
+LANGUAGE: Final = "language"
+LINK: Final = "link"
+PROPERTIES: Final = WITH_PROPERTIES  # [viadot] a list of {field, reference}
+PROPERTY_FIELD: Final = "field"
+PROPERTY_REFERENCE: Final = "reference"  # [viadot] may be null
+# [assumed] status values, as the simulator spells them; the funnel reads them. A status
+# naming a failure or a bounce counts as failed.
+STATUS_OPENED: Final = ("survey-opened", "survey-clicked")
+STATUS_CLICKED: Final = ("survey-clicked",)
+STATUS_FAILURE_PATTERN: Final = "(?i)fail|bounce"
+# A response record. [vendor] a non-response that is answered leaves non-responses and
+# appears in responses. [assumed] it keeps its number_customergauge and the invitation's
+# fields above (status excepted: nothing says a response has one, so none is declared).
+# [assumed] date_survey_response, a period field [viadot], is also a record field.
+# [viadot] drivers items are {label: ...} (the client flattens exactly that key).
+DRIVERS: Final = WITH_DRIVERS
+DRIVER_LABEL: Final = "label"
+# [assumed] the answer itself (score, comments), tags and questions have no public field
+# names or shapes: not declared; whatever arrives is kept in extra_fields.
 RECORD_DATE_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 # [assumed] how the API spells "no date".
 NULL_DATES: Final = ("", "0000-00-00 00:00:00")

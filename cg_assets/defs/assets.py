@@ -36,6 +36,7 @@ from cg_assets import clock
 from cg_assets.customergauge.endpoints import Endpoint
 from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.defs import checks
+from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY
 from cg_assets.defs.partitions import daily_partitions
 from cg_assets.defs.resources import LakeResource
 from cg_assets.lake.cursor_codec import decode_cursor, encode_cursor
@@ -154,7 +155,8 @@ def column_schema(endpoint: Endpoint) -> TableSchema:
 
 def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefinition:
     key = asset_key_for(endpoint)
-    options = SyncOptions(settings.date_field, settings.timezone, settings.settle_after_hours)
+    date_field = endpoint.date_field(settings)  # each endpoint has its own setting
+    options = SyncOptions(date_field, settings.timezone, settings.settle_after_hours)
 
     @asset(
         key=key,
@@ -169,9 +171,11 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         output_required=False,
         op_tags={LAKE_WRITER_TAG: endpoint.name},
         check_specs=checks.inline_check_specs(key, endpoint),
+        # Downstream assets get a day or a range of days as a polars LazyFrame.
+        io_manager_key=LAKE_IO_MANAGER_KEY,
         metadata={
             "dagster/column_schema": column_schema(endpoint),
-            "date_field": settings.date_field,
+            "date_field": date_field,
             "timezone": settings.timezone,
             "settle_after_hours": settings.settle_after_hours,
             "layout": f"{{CG_LAKE_ROOT}}/customergauge/{endpoint.name}/date=YYYY-MM-DD/data.parquet",
@@ -250,7 +254,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
 
             run_days(days, sync_one, record)
         yield from checks.run_inline_checks(
-            key, endpoint, parquet_lake, written, settings.date_field, api_out_of_day
+            key, endpoint, parquet_lake, written, date_field, api_out_of_day
         )
         yield checks.hole_check_result(context.instance, key, settings, clock.utc_now())
         if failed:

@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the data and the live additions in FILE, so a restart serves the same records",
     )
     parser.add_argument(
+        "--respond-share",
+        type=float,
+        default=0.0,
+        help="share of the generated invitations that are already answered (responses), 0..1",
+    )
+    parser.add_argument(
         "--timezone",
         type=_timezone,
         default="UTC",
@@ -89,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         live_every_seconds=args.live_every,
         timezone=args.timezone,
         journal=args.journal,
+        respond_share=args.respond_share,
     )
     stop = threading.Event()
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from cg_assets.customergauge import wire
-from cg_assets.simulator.dataset import DATE_SENT
+from cg_assets.simulator.dataset import DATE_SENT, NON_RESPONSES
 from cg_assets.simulator.server import CONTROL_PREFIX, SimulatorServer
 
 if TYPE_CHECKING:
@@ -77,9 +77,11 @@ class SimulatorControl:
         field: str = DATE_SENT,
         start: dt.date | str | None = None,
         end: dt.date | str | None = None,
+        endpoint: str = NON_RESPONSES,
     ) -> list[dict[str, Any]]:
-        """Every live record matching the filter, pk order, with properties."""
-        params = {"field": field, "start": _day(start), "end": _day(end)}
+        """Every record of `endpoint` (non_responses or responses) matching the filter, in
+        the API's order, with every expansion."""
+        params = {"field": field, "start": _day(start), "end": _day(end), "endpoint": endpoint}
         return self._call("GET", "/truth", params={k: v for k, v in params.items() if v})["data"]
 
     def add_records(self, day: dt.date | str, count: int, field: str = DATE_SENT) -> list[int]:
@@ -116,9 +118,16 @@ class SimulatorControl:
         *,
         day: dt.date | str | None = None,
         count: int | None = None,
+        at: dt.datetime | None = None,
     ) -> list[int]:
-        """Turn records into responses (they vanish); returns their keys."""
-        return self._mutate("/records/respond", keys, day, count)
+        """Answer non-responses: they leave non-responses and appear in responses with the
+        same key (answered at `at`, else soon after they were sent); returns their keys."""
+        body: dict[str, Any] = (
+            {"keys": list(keys)} if keys is not None else {"day": _day(day), "count": count}
+        )
+        if at is not None:
+            body["at"] = at.isoformat()
+        return self._call("POST", "/records/respond", body=body)["keys"]
 
     def inject(self, *faults: dict[str, Any]) -> int:
         """Queue faults; returns how many requests the queue will still hit."""
@@ -133,7 +142,8 @@ class SimulatorControl:
         return self._call("POST", "/config", body=config)
 
     def reset(self, **kw: Any) -> None:
-        """Regenerate the data (seed, records, start, end) and clear faults, config, stats."""
+        """Regenerate the data (seed, records, start, end, respond_share) and clear faults,
+        config, stats."""
         body = {k: _day(v) if isinstance(v, dt.date) else v for k, v in kw.items()}
         self._call("POST", "/reset", body=body)
 

@@ -11,6 +11,14 @@ found with ``bisect`` on the cursor and ``heapq.merge`` across days, never a ful
 
 Dates are naive ``RECORD_DATE_FORMAT`` strings in the simulated system's time zone; inside
 this module they are ints: seconds since 1970-01-01 00:00:00 on that naive clock.
+
+Responses: answering a non-response removes it from the non-responses indexes and gives
+it a response pk ``rpk`` (the responses table's own primary key, in order of answering,
+so a stored responses cursor sees records answered later). It keeps its
+``number_customergauge`` and its invitation's fields, loses its ``status``, and gains a
+``date_survey_response`` and answer content. The answer's field names (``score``,
+``comment``, ``questions``, ``tags``) are the simulator's own: the real names are not
+public, and cg_assets keeps whatever it does not declare.
 """
 
 from __future__ import annotations
@@ -35,6 +43,25 @@ except ImportError:  # pragma: no cover - depends on the environment
     _orjson = None
 
 DATE_SENT, DATE_CREATION, DATE_ORDER = wire.PERIOD_FIELDS
+DATE_SURVEY_RESPONSE = wire.DATE_SURVEY_RESPONSE
+NON_RESPONSES = "non_responses"
+RESPONSES = "responses"
+ENDPOINT_FIELDS = {
+    NON_RESPONSES: wire.NON_RESPONSES_PERIOD_FIELDS,
+    RESPONSES: wire.RESPONSES_PERIOD_FIELDS,
+}
+RESPONSE_EXPANSIONS = (wire.WITH_DRIVERS, wire.WITH_TAGS, wire.WITH_QUESTIONS, wire.WITH_PROPERTIES)
+_MAX_ANSWER_LAG = 2 * 86_400  # date_survey_response = date_sent + 1 min .. 2 days
+_COMMENTS = (
+    "Great service, quick delivery.",
+    "Support took too long to answer.",
+    "Prijs-kwaliteit is prima.",
+    "Die Lieferung kam zu spät.",
+    "Très satisfait ✔",
+    None,
+)
+_DRIVERS = ("Price", "Product Quality", "Delivery", "Support", "Ease of Use", "Communication")
+_TAGS = ("vip", "follow-up", "churn-risk", "upsell", "promoter-program")
 
 KEY_BASE = 3_400_000
 KEY_STEP = 3
@@ -211,7 +238,14 @@ class Dataset:
     """Seeded, indexed, thread-safe store of non-response records."""
 
     def __init__(
-        self, *, records: int, start: dt.date, end: dt.date, seed: int = 1, prewarm: int = 0
+        self,
+        *,
+        records: int,
+        start: dt.date,
+        end: dt.date,
+        seed: int = 1,
+        prewarm: int = 0,
+        respond_share: float = 0.0,
     ) -> None:
         if records < 0:
             raise ValueError("records must be >= 0")
@@ -232,7 +266,20 @@ class Dataset:
         self._status: dict[int, str] = {}
         self._cache: dict[int, tuple[bytes, int]] = {}
         self.max_pk = 0
+        # responses: rpk -> pk and the reverse, the answer time by pk, indexes by rpk
+        self._rpk_pk: dict[int, int] = {}
+        self._pk_rpk: dict[int, int] = {}
+        self._answered: dict[int, int] = {}
+        self._r_all: list[int] = []
+        self._r_by_day: dict[str, dict[str, list[int]]] = {
+            f: {} for f in wire.RESPONSES_PERIOD_FIELDS
+        }
+        self._r_days: dict[str, list[str]] = {f: [] for f in wire.RESPONSES_PERIOD_FIELDS}
+        self._r_cache: dict[int, bytes] = {}
+        self.max_rpk = 0
         self._generate(records)
+        if respond_share > 0:
+            self._answer_share(respond_share)
         if prewarm > 0:
             self.prewarm(prewarm)
 
@@ -388,32 +435,21 @@ class Dataset:
     ) -> list[int]:
         """Live pks in pk order, whose `field` day is in [start, end], pk > after."""
         with self.lock:
-            if field is None or (start is None and end is None):
-                pks = self._all
-                i = 0 if after is None else bisect_right(pks, after)
-                return pks[i:] if limit is None else pks[i : i + limit]
-            days = self._days[field]
-            lo = 0 if start is None else bisect_left(days, day_string(start))
-            hi = len(days) if end is None else bisect_right(days, day_string(end))
-            by_day = self._by_day[field]
-            slices = []
-            for day in days[lo:hi]:
-                pks = by_day[day]
-                i = 0 if after is None else bisect_right(pks, after)
-                if i < len(pks):
-                    slices.append(pks[i:] if limit is None else pks[i : i + limit])
-            if not slices:
-                return []
-            if len(slices) == 1:
-                return slices[0]
-            if limit is not None:
-                # a full slice alone holds `limit` pks <= its last one: nothing above can win
-                full = [s[-1] for s in slices if len(s) == limit]
-                if full:
-                    bound = min(full)
-                    slices = [s[: bisect_right(s, bound)] for s in slices if s[0] <= bound]
-            merged = heapq.merge(*slices)
-            return list(merged if limit is None else islice(merged, limit))
+            return _select(self._all, self._by_day, self._days, field, start, end, after, limit)
+
+    def select_responses(
+        self,
+        field: str | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[int]:
+        """Response pks (rpk) in order, whose `field` day is in [start, end], rpk > after."""
+        with self.lock:
+            return _select(
+                self._r_all, self._r_by_day, self._r_days, field, start, end, after, limit
+            )
 
     def render(self, pks: Iterable[int], *, with_properties: bool) -> list[bytes]:
         """The JSON bytes of each pk's record (with or without its properties)."""
@@ -455,6 +491,85 @@ class Dataset:
             return [
                 loads(b) for b in self.render(self.select(field, start, end), with_properties=True)
             ]
+
+    def _build_response(self, pk: int) -> dict[str, Any]:
+        """The full response record of an answered pk (every expansion included)."""
+        h = hashlib.blake2b(
+            pk.to_bytes(8, "little"), digest_size=32, key=self._hash_key + b"answer"
+        ).digest()
+        record = self._build(pk)
+        record.pop("status", None)
+        properties = record.pop(PROPERTIES)
+        # [simulator] the responses API's property items carry an id besides {field,
+        # reference}: a nested key cg_assets does not declare, kept in extra_fields.
+        for index, item in enumerate(properties):
+            item["field_id"] = 100 + index
+        answered = self._answered[pk]
+        sent = self._dates[DATE_SENT][pk]
+        # Answering takes opening the invitation and clicking its link.
+        if record["date_opened"] in wire.NULL_DATES:
+            record["date_opened"] = format_ts(max(sent, answered - 120))
+        if record["date_clicked"] in wire.NULL_DATES:
+            record["date_clicked"] = format_ts(max(sent, answered - 60))
+        record[DATE_SURVEY_RESPONSE] = format_ts(answered)
+        record["score"] = h[0] % 11
+        record["comment"] = _COMMENTS[h[1] % len(_COMMENTS)]
+        record[wire.WITH_DRIVERS] = [
+            {wire.DRIVER_LABEL: _DRIVERS[(h[2] + i) % len(_DRIVERS)]} for i in range(h[3] % 3)
+        ]
+        record[wire.WITH_TAGS] = [_TAGS[(h[4] + i) % len(_TAGS)] for i in range(h[5] % 3)]
+        record[wire.WITH_QUESTIONS] = [
+            {"question_id": 1, "type": "nps", "answer": record["score"]},
+            {"question_id": 2, "type": "text", "answer": record["comment"]},
+        ]
+        record[PROPERTIES] = properties
+        return record
+
+    def render_responses(self, rpks: Iterable[int], expand: Iterable[str]) -> list[bytes]:
+        """The JSON bytes of each response, with the requested expansions only."""
+        wanted = set(expand)
+        dropped = [e for e in RESPONSE_EXPANSIONS if e not in wanted]
+        with self.lock:
+            parts = []
+            for rpk in rpks:
+                data = self._r_cache.get(rpk)
+                if data is None:
+                    data = dumps(self._build_response(self._rpk_pk[rpk]))
+                    self._r_cache[rpk] = data
+                if dropped:
+                    record = loads(data)
+                    for name in dropped:
+                        record.pop(name, None)
+                    data = dumps(record)
+                parts.append(data)
+            return parts
+
+    def response_page(
+        self,
+        *,
+        field: str | None,
+        start: dt.date | None,
+        end: dt.date | None,
+        after: int | None,
+        limit: int,
+        expand: Iterable[str],
+    ) -> tuple[list[bytes], int | None]:
+        """One page of responses and the rpk of the last one (None if empty)."""
+        with self.lock:
+            rpks = self.select_responses(field, start, end, after, limit)
+            return self.render_responses(rpks, expand), (rpks[-1] if rpks else None)
+
+    def responses(
+        self, field: str = DATE_SENT, start: dt.date | None = None, end: dt.date | None = None
+    ) -> list[dict[str, Any]]:
+        """Every response matching the filter, in rpk order, with every expansion."""
+        with self.lock:
+            rpks = self.select_responses(field, start, end)
+            return [loads(b) for b in self.render_responses(rpks, RESPONSE_EXPANSIONS)]
+
+    def response_count(self) -> int:
+        with self.lock:
+            return len(self._r_all)
 
     def date_ts(self, field: str, pk: int) -> int:
         return self._dates[field][pk]
@@ -560,19 +675,114 @@ class Dataset:
         *,
         day: dt.date | str | None = None,
         count: int | None = None,
+        at: dt.datetime | None = None,
+        latest: dt.datetime | None = None,
     ) -> list[int]:
-        """Remove live records (they became responses). Returns their keys."""
+        """Answer live non-responses: they leave non-responses and become responses, same key.
+
+        The answer time is `at`, else a random time from one minute to two days after the
+        invitation was sent, but not after `latest` (the simulated system's now) if given.
+        Returns their keys.
+        """
         with self.lock:
             pks = self._pick(keys, day, count, exclude_failed=False)
             for pk in pks:
-                self._live[pk] = 0
-                self._cache.pop(pk, None)
-                self._status.pop(pk, None)
-                _remove(self._all, pk)
-                for f in wire.PERIOD_FIELDS:
-                    day_key = _day_str(self._dates[f][pk] // _DAY)
-                    _remove(self._by_day[f][day_key], pk)
+                sent = self._dates[DATE_SENT][pk]
+                if at is not None:
+                    answered = datetime_ts(at)
+                else:
+                    answered = sent + 60 + self._mutation_rng.randrange(_MAX_ANSWER_LAG)
+                    if latest is not None:
+                        answered = min(answered, datetime_ts(latest))
+                self._answer(pk, max(answered, sent))
             return [key_of(pk) for pk in pks]
+
+    def _answer(self, pk: int, answered: int) -> None:
+        self._live[pk] = 0
+        self._cache.pop(pk, None)
+        self._status.pop(pk, None)
+        _remove(self._all, pk)
+        for f in wire.PERIOD_FIELDS:
+            _remove(self._by_day[f][_day_str(self._dates[f][pk] // _DAY)], pk)
+        self.max_rpk += 1
+        rpk = self.max_rpk
+        self._rpk_pk[rpk] = pk
+        self._pk_rpk[pk] = rpk
+        self._answered[pk] = answered
+        self._r_all.append(rpk)
+        for f in wire.RESPONSES_PERIOD_FIELDS:
+            value = answered if f == DATE_SURVEY_RESPONSE else self._dates[f][pk]
+            day_key = _day_str(value // _DAY)
+            bucket = self._r_by_day[f].get(day_key)
+            if bucket is None:
+                self._r_by_day[f][day_key] = [rpk]
+                insort(self._r_days[f], day_key)
+            else:
+                bucket.append(rpk)
+
+    def _answer_share(self, share: float) -> None:
+        """Answer about `share` of the generated records, deterministically, in send order."""
+        rng = random.Random(self.seed * 31 + 7)
+        last = day_start_ts(self.end) + _DAY - 1  # never after the generated range
+        chosen = [pk for pk in range(1, self.max_pk + 1) if rng.random() < share]
+        answers = {
+            pk: min(last, self._dates[DATE_SENT][pk] + 60 + rng.randrange(_MAX_ANSWER_LAG))
+            for pk in chosen
+        }
+        with self.lock:
+            for pk in sorted(chosen, key=lambda p: (answers[p], p)):
+                self._answer(pk, answers[pk])
+
+    def answer_live(self, at: dt.datetime) -> list[int]:
+        """Answer one invitation sent on `at`'s day or the day before (the live demo), chosen
+        from `at` alone so that a journal replay answers the same one."""
+        with self.lock:
+            candidates: list[int] = []
+            for day in (at.date() - dt.timedelta(days=1), at.date()):
+                candidates += self._by_day[DATE_SENT].get(day_string(day), [])
+            if not candidates:
+                return []
+            pk = sorted(candidates)[(datetime_ts(at) * 2_654_435_761) % len(candidates)]
+            self._answer(pk, max(datetime_ts(at), self._dates[DATE_SENT][pk]))
+            return [key_of(pk)]
+
+
+def _select(
+    all_pks: list[int],
+    by_day: dict[str, dict[str, list[int]]],
+    days_by_field: dict[str, list[str]],
+    field: str | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    after: int | None,
+    limit: int | None,
+) -> list[int]:
+    """Ids in order, whose `field` day is in [start, end], id > after (caller holds the lock)."""
+    if field is None or (start is None and end is None):
+        i = 0 if after is None else bisect_right(all_pks, after)
+        return all_pks[i:] if limit is None else all_pks[i : i + limit]
+    days = days_by_field[field]
+    lo = 0 if start is None else bisect_left(days, day_string(start))
+    hi = len(days) if end is None else bisect_right(days, day_string(end))
+    day_index = by_day[field]
+    slices = []
+    for day in days[lo:hi]:
+        pks = day_index[day]
+        i = 0 if after is None else bisect_right(pks, after)
+        if i < len(pks):
+            slices.append(pks[i:] if limit is None else pks[i : i + limit])
+    if not slices:
+        return []
+    if len(slices) == 1:
+        return slices[0]
+    if limit is not None:
+        # a full slice alone holds `limit` pks <= its last one: nothing above can win
+        full = [s[-1] for s in slices if len(s) == limit]
+        if full:
+            bound = min(full)
+            slices = [s[: bisect_right(s, bound)] for s in slices if s[0] <= bound]
+    merged = heapq.merge(*slices)
+    return list(merged if limit is None else islice(merged, limit))
 
 
 def _remove(sorted_list: list[int], value: int) -> None:

@@ -1,7 +1,7 @@
 """The simulator's HTTP side: a ThreadingHTTPServer speaking the CustomerGauge v7 wire format.
 
-Routes: the token endpoint (``POST /oauth2/token``), the non-responses sync endpoint and
-the control endpoints under ``/_sim`` (no auth; see control.py for a client). The server
+Routes: the token endpoint (``POST /oauth2/token``), the non-responses and responses sync
+endpoints and the control endpoints under ``/_sim`` (no auth; see control.py for a client). The server
 never logs requests, so tokens and secrets are never printed.
 """
 
@@ -26,14 +26,24 @@ from zoneinfo import ZoneInfo
 
 from cg_assets.customergauge import wire
 from cg_assets.simulator import faults as flt
-from cg_assets.simulator.dataset import DATE_SENT, Dataset, dumps, loads, parse_day
+from cg_assets.simulator.dataset import (
+    DATE_SENT,
+    ENDPOINT_FIELDS,
+    NON_RESPONSES,
+    RESPONSE_EXPANSIONS,
+    RESPONSES,
+    Dataset,
+    dumps,
+    loads,
+    parse_day,
+)
 from cg_assets.simulator.journal import Journal
 
 DEMO_CLIENT_ID = "cg-demo-client"
 DEMO_CLIENT_SECRET = "cg-demo-secret-do-not-use"
 
 TOKEN_PATH = urlsplit(wire.DEFAULT_AUTH_URL_TEMPLATE).path
-API_PATHS = (wire.NON_RESPONSES_PATH,)
+API_PATHS = {wire.NON_RESPONSES_PATH: NON_RESPONSES, wire.RESPONSES_PATH: RESPONSES}
 CONTROL_PREFIX = "/_sim"
 DEFAULT_PER_PAGE = 100
 REQUEST_LOG_SIZE = 200
@@ -118,6 +128,7 @@ class PageQuery:
     field: str | None
     start: dt.date | None
     end: dt.date | None
+    expand: tuple[str, ...] = ()
 
 
 def _last(query: Mapping[str, list[str]], name: str) -> str | None:
@@ -133,8 +144,10 @@ def _strict_int(text: str) -> int | None:
     return int(text)
 
 
-def parse_page_query(query: Mapping[str, list[str]]) -> PageQuery:
-    """Validate the sync endpoint's query; ValidationFailed with per-param errors."""
+def parse_page_query(
+    query: Mapping[str, list[str]], period_fields: tuple[str, ...] = wire.PERIOD_FIELDS
+) -> PageQuery:
+    """Validate a sync endpoint's query; ValidationFailed with per-param errors."""
     errors: dict[str, list[str]] = {}
     per_page = DEFAULT_PER_PAGE
     raw = _last(query, wire.PARAM_PER_PAGE)
@@ -157,10 +170,10 @@ def parse_page_query(query: Mapping[str, list[str]]) -> PageQuery:
             errors[wire.PARAM_CURSOR] = [f"The {wire.PARAM_CURSOR} must be an integer."]
     with_properties = wire.WITH_PROPERTIES in query.get(wire.PARAM_WITH, [])
     period_field = _last(query, wire.PARAM_PERIOD_FIELD)
-    if period_field is not None and period_field not in wire.PERIOD_FIELDS:
+    if period_field is not None and period_field not in period_fields:
         errors[wire.PARAM_PERIOD_FIELD] = [
             f"The selected {wire.PARAM_PERIOD_FIELD} is invalid; "
-            f"expected one of {', '.join(wire.PERIOD_FIELDS)}."
+            f"expected one of {', '.join(period_fields)}."
         ]
     dates: dict[str, dt.date | None] = {}
     for name in (wire.PARAM_PERIOD_START, wire.PARAM_PERIOD_END):
@@ -185,7 +198,8 @@ def parse_page_query(query: Mapping[str, list[str]]) -> PageQuery:
         ]
     if errors:
         raise ValidationFailed(errors)
-    return PageQuery(per_page, cursor, with_properties, period_field, start, end)
+    expand = tuple(query.get(wire.PARAM_WITH, []))
+    return PageQuery(per_page, cursor, with_properties, period_field, start, end, expand)
 
 
 def _flat_query(query: Mapping[str, list[str]]) -> dict[str, str | list[str]]:
@@ -228,10 +242,11 @@ class SimulatorServer:
         timezone: str | None = None,
         prewarm_records: int = DEFAULT_PREWARM_RECORDS,
         journal: str | None = None,
+        respond_share: float = 0.0,
     ) -> None:
         self._timezone = timezone
         self._journal = Journal(journal) if journal else None
-        stored, live_additions = self._journal.load() if self._journal else (None, [])
+        stored, live_events = self._journal.load_events() if self._journal else (None, [])
         if stored is not None:  # a restart: serve exactly the data of the first session
             seed, records, start, end = (
                 stored["seed"],
@@ -239,10 +254,17 @@ class SimulatorServer:
                 stored["start"],
                 stored["end"],
             )
+            respond_share = stored.get("respond_share", 0.0)
         today = _today(timezone)
         end_day = parse_day(end) if end is not None else today
         start_day = parse_day(start) if start is not None else end_day - dt.timedelta(days=13)
-        self._generation = {"seed": seed, "records": records, "start": start_day, "end": end_day}
+        self._generation = {
+            "seed": seed,
+            "records": records,
+            "start": start_day,
+            "end": end_day,
+            "respond_share": float(respond_share),
+        }
         self._client_id = client_id
         self._client_secret = client_secret
         self._lock = threading.Lock()
@@ -256,11 +278,13 @@ class SimulatorServer:
         self._live_every = float(live_every_seconds)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._dataset = Dataset(
-            records=records, start=start_day, end=end_day, seed=seed, prewarm=prewarm_records
-        )
-        for at in live_additions:
-            self._dataset.add_records(at.date(), 1, at=at)
+        self._dataset = Dataset(**self._generation, prewarm=prewarm_records)
+        for kind, at in live_events:
+            if kind == "answer":
+                self._dataset.answer_live(at)
+            else:
+                self._dataset.add_records(at.date(), 1, at=at)
+        self._live_ticks = 0
         if self._journal:
             self._journal.begin(
                 {
@@ -268,6 +292,7 @@ class SimulatorServer:
                     "records": records,
                     "start": start_day.isoformat(),
                     "end": end_day.isoformat(),
+                    "respond_share": float(respond_share),
                 }
             )
         self._httpd = _HTTPServer((host, port), self)
@@ -336,6 +361,10 @@ class SimulatorServer:
             self._dataset.add_records(now.date(), 1, at=now)
             if self._journal:
                 self._journal.record_live(now)
+            self._live_ticks += 1
+            if self._live_ticks % 2 == 0:  # and every other tick, someone answers
+                if self._dataset.answer_live(now) and self._journal:
+                    self._journal.record_answer(now)
 
     def reset(
         self,
@@ -344,6 +373,7 @@ class SimulatorServer:
         records: int | None = None,
         start: dt.date | str | None = None,
         end: dt.date | str | None = None,
+        respond_share: float | None = None,
     ) -> None:
         """Regenerate the data (given values replace the current ones); clear faults,
         config and stats. Issued tokens stay valid."""
@@ -356,6 +386,10 @@ class SimulatorServer:
         for name, value in (("start", start), ("end", end)):
             if value is not None:
                 generation[name] = parse_day(value)
+        if respond_share is not None:
+            if isinstance(respond_share, bool) or not 0 <= float(respond_share) <= 1:
+                raise ValueError("respond_share must be a number from 0 to 1")
+            generation["respond_share"] = float(respond_share)
         dataset = Dataset(**generation, prewarm=self._prewarm_records)
         with self._lock:
             self._generation = generation
@@ -384,6 +418,7 @@ class SimulatorServer:
                 "dropped_connections": s.dropped,
                 "faults_pending": self._faults.pending(),
                 "live_records": len(self._dataset),
+                "responses": self._dataset.response_count(),
                 "requests": list(s.requests),
             }
 
@@ -471,7 +506,7 @@ class SimulatorServer:
         fault = self._faults.take(flt.TARGET_API)
         if config.latency_ms > 0:
             time.sleep(config.latency_ms / 1000.0)
-        response = self._api_response(query, headers, config, fault)
+        response = self._api_response(API_PATHS[path], query, headers, config, fault)
         self._count(response)
         return response
 
@@ -544,6 +579,7 @@ class SimulatorServer:
 
     def _api_response(
         self,
+        endpoint: str,
         query: Mapping[str, list[str]],
         headers: Mapping[str, str],
         config: flt.SimConfig,
@@ -559,7 +595,7 @@ class SimulatorServer:
         if self._authenticate(headers, config) is None:
             return self._transport_fault(kind, _unauthenticated())
         try:
-            q = parse_page_query(query)
+            q = parse_page_query(query, ENDPOINT_FIELDS[endpoint])
         except ValidationFailed as exc:
             body = {wire.BODY_MESSAGE: INVALID_DATA, "errors": exc.errors}
             return self._transport_fault(kind, json_response(422, body))
@@ -567,14 +603,24 @@ class SimulatorServer:
         if config.max_page_size is not None:
             limit = min(limit, config.max_page_size)
         dataset = self._dataset
-        parts, last_pk = dataset.page(
-            field=q.field,
-            start=q.start,
-            end=q.end,
-            after=q.cursor,
-            limit=limit,
-            with_properties=q.with_properties,
-        )
+        if endpoint == RESPONSES:
+            parts, last_pk = dataset.response_page(
+                field=q.field,
+                start=q.start,
+                end=q.end,
+                after=q.cursor,
+                limit=limit,
+                expand=q.expand,
+            )
+        else:
+            parts, last_pk = dataset.page(
+                field=q.field,
+                start=q.start,
+                end=q.end,
+                after=q.cursor,
+                limit=limit,
+                with_properties=q.with_properties,
+            )
         sent_cursor = q.cursor if q.cursor is not None else 0
         next_cursor = last_pk if last_pk is not None else sent_cursor
         if kind is None and parts and q.start is not None:
@@ -671,12 +717,19 @@ class SimulatorServer:
                 not isinstance(keys, list) or not all(isinstance(k, int) for k in keys)
             ):
                 raise ValueError("keys must be a list of ints")
-            mutate = (
-                self._dataset.fail_records
-                if route == "/records/fail"
-                else self._dataset.respond_records
-            )
-            done = mutate(keys, day=payload.get("day"), count=payload.get("count"))
+            if route == "/records/fail":
+                done = self._dataset.fail_records(
+                    keys, day=payload.get("day"), count=payload.get("count")
+                )
+            else:  # answered: they move from non-responses to responses
+                at = payload.get("at")
+                done = self._dataset.respond_records(
+                    keys,
+                    day=payload.get("day"),
+                    count=payload.get("count"),
+                    at=dt.datetime.fromisoformat(at) if at else None,
+                    latest=_now(self._timezone),
+                )
             return json_response(200, {"keys": done})
         if key == ("POST", "/faults"):
             specs = payload.get("faults")
@@ -695,7 +748,7 @@ class SimulatorServer:
             with self._lock:
                 return json_response(200, self._config.as_dict())
         if key == ("POST", "/reset"):
-            unknown = set(payload) - {"seed", "records", "start", "end"}
+            unknown = set(payload) - {"seed", "records", "start", "end", "respond_share"}
             if unknown:
                 raise ValueError(f"unknown reset keys {sorted(unknown)}")
             self.reset(**payload)
@@ -703,17 +756,24 @@ class SimulatorServer:
         return json_response(404, {ERROR_KEY: f"no control endpoint {method} {route}"})
 
     def _truth(self, query: Mapping[str, list[str]]) -> Response:
+        endpoint = _last(query, "endpoint") or NON_RESPONSES
+        if endpoint not in ENDPOINT_FIELDS:
+            raise ValueError(f"endpoint must be one of {sorted(ENDPOINT_FIELDS)}")
         field_name = _last(query, "field") or DATE_SENT
-        if field_name not in wire.PERIOD_FIELDS:
-            raise ValueError(f"field must be one of {list(wire.PERIOD_FIELDS)}")
+        if field_name not in ENDPOINT_FIELDS[endpoint]:
+            raise ValueError(f"field must be one of {list(ENDPOINT_FIELDS[endpoint])}")
         start = _last(query, "start")
         end = _last(query, "end")
         start_day = parse_day(start) if start else None
         end_day = parse_day(end) if end else None
         dataset = self._dataset
         with dataset.lock:
-            pks = dataset.select(field_name, start_day, end_day)
-            parts = dataset.render(pks, with_properties=True)
+            if endpoint == RESPONSES:
+                rpks = dataset.select_responses(field_name, start_day, end_day)
+                parts = dataset.render_responses(rpks, RESPONSE_EXPANSIONS)
+            else:
+                pks = dataset.select(field_name, start_day, end_day)
+                parts = dataset.render(pks, with_properties=True)
         return Response(200, _PAGE_OPEN + b",".join(parts) + _TRUTH_CLOSE)
 
 

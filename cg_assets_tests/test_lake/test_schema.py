@@ -88,6 +88,19 @@ def test_fields_the_api_adds_later_are_kept_as_json():
     }
 
 
+def test_unknown_keys_inside_properties_items_are_kept():
+    properties = [
+        {"field": "Country", "reference": "NL", "field_id": 12},
+        {"field": "Key Contact", "reference": None},
+    ]
+    row = decode(wire_record(properties=properties))
+    assert row["properties"] == [
+        {"field": "Country", "reference": "NL"},
+        {"field": "Key Contact", "reference": None},
+    ]
+    assert json.loads(row["extra_fields"]) == {"properties": [{"field_id": 12}, {}]}
+
+
 def test_numbers_where_text_is_declared_are_kept_as_text():
     row = decode(wire_record(number_customer=123, account={"name": "ACME", "number": 77}))
     assert row["number_customer"] == "123" and row["account_number"] == "77"
@@ -102,7 +115,7 @@ def test_numbers_where_text_is_declared_are_kept_as_text():
         ({"date_sent": "2026-02-31 10:00:00"}, "date_sent is '2026-02-31 10:00:00'"),
         ({"date_sent": 20261102}, "date_sent is 20261102"),
         ({"contact": "Zoë"}, "'contact' is str, expected an object"),
-        ({"properties": "Country=NL"}, "properties is not a list"),
+        ({"properties": "Country=NL"}, "properties is 'Country=NL', not a list"),
     ],
 )
 def test_records_that_break_the_contract_name_the_page_and_the_record(overrides, message):

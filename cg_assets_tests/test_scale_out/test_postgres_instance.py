@@ -8,12 +8,18 @@ import datetime as dt
 import json
 
 import pytest
-from dagster import SensorResult, SkipReason, build_sensor_context
+from dagster import SensorResult, SkipReason, build_sensor_context, materialize
 
-from cg_assets.customergauge.endpoints import NON_RESPONSES
+from cg_assets.customergauge.endpoints import ENDPOINTS, NON_RESPONSES
 from cg_assets.definitions import build_definitions
 from cg_assets.defs import sensors
-from cg_assets.defs.assets import LAKE_POOL, LAKE_WRITER_TAG, asset_key_for, stored_state
+from cg_assets.defs.assets import (
+    LAKE_POOL,
+    LAKE_WRITER_TAG,
+    asset_key_for,
+    build_sync_asset,
+    stored_state,
+)
 from cg_assets.defs.automation import AUTOMATION_TAG
 from cg_assets.defs.resources import LakeResource
 from cg_assets.defs.sensors import SENSOR_NAME, evaluate_settle_tick
@@ -109,7 +115,13 @@ def test_the_settle_sensor_reads_settled_from_postgres(
     resources = {"customergauge": cg_resource, "lake": LakeResource(root=str(lake_root))}
     young = LoadSettings(start_date=SIM_START, settle_after_hours=8784)
     settings = LoadSettings(start_date=SIM_START, settle_after_hours=48, heal_lookback_days=0)
-    materialize_days(pg_instance, resources, young, day=SIM_START)
+    # the sync job writes a day of every table in one run
+    materialize(
+        [build_sync_asset(e, young) for e in ENDPOINTS],
+        partition_key=SIM_START.isoformat(),
+        instance=pg_instance,
+        resources=resources,
+    )
     assert latest_metadata(pg_instance, SIM_START)["settled"] is False
 
     defs = build_definitions(settings)
@@ -122,7 +134,12 @@ def test_the_settle_sensor_reads_settled_from_postgres(
     assert [r.partition_key for r in settle] == [SIM_START.isoformat()]
     assert settle[0].tags[LAKE_WRITER_TAG] == "customergauge"
 
-    materialize_days(pg_instance, resources, settings, day=SIM_START)  # the settle run
+    materialize(  # the settle run
+        [build_sync_asset(e, settings) for e in ENDPOINTS],
+        partition_key=SIM_START.isoformat(),
+        instance=pg_instance,
+        resources=resources,
+    )
     assert latest_metadata(pg_instance, SIM_START)["settled"] is True
     assert stored_state(pg_instance, KEY, SIM_START.isoformat()).settled is True
 

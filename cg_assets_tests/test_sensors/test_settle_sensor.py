@@ -18,7 +18,7 @@ from dagster import (
 )
 from dagster._core.test_utils import create_run_for_test
 
-from cg_assets.customergauge.endpoints import NON_RESPONSES
+from cg_assets.customergauge.endpoints import ENDPOINTS, NON_RESPONSES
 from cg_assets.definitions import build_definitions
 from cg_assets.defs import sensors
 from cg_assets.defs.assets import asset_key_for, build_sync_asset
@@ -215,7 +215,8 @@ def test_the_sensor_settles_a_real_materialization(instance, resources, control,
     settings = LoadSettings(start_date=SIM_START, settle_after_hours=48)
     young = LoadSettings(start_date=SIM_START, settle_after_hours=8784)
     materialize(
-        [build_sync_asset(NON_RESPONSES, young)],
+        # the sync job writes a day of every table in one run
+        [build_sync_asset(e, young) for e in ENDPOINTS],
         partition_key=SIM_START.isoformat(),
         instance=instance,
         resources=resources,
@@ -231,7 +232,7 @@ def test_the_sensor_settles_a_real_materialization(instance, resources, control,
     assert settle == [SIM_START.isoformat()]
     # the settle run itself, as the sensor would launch it
     materialize(
-        [build_sync_asset(NON_RESPONSES, settings)],
+        [build_sync_asset(e, settings) for e in ENDPOINTS],
         partition_key=SIM_START.isoformat(),
         instance=instance,
         resources=resources,

@@ -31,6 +31,7 @@ class Api:
         self.sim = sim
         self.session = requests.Session()
         self.token: str | None = None
+        self.path = wire.NON_RESPONSES_PATH  # or wire.RESPONSES_PATH
 
     def request_token(
         self,
@@ -55,7 +56,7 @@ class Api:
         token = token if token is not None else self.token
         headers = {wire.AUTH_HEADER: f"{wire.AUTH_SCHEME} {token}"} if token else {}
         return self.session.get(
-            self.sim.url + wire.NON_RESPONSES_PATH,
+            self.sim.url + self.path,
             params=params or {},
             headers=headers,
             timeout=kw.pop("timeout", 10),

@@ -1,0 +1,137 @@
+"""`customergauge/survey_funnel`: one row per day, from the same day of both tables.
+
+Computed with polars over lazy scans of the two day files, which the lake IO manager
+(io_managers.py) hands in as LazyFrames; the returned DataFrame is written by the same IO
+manager as `{CG_LAKE_ROOT}/customergauge/survey_funnel/date=YYYY-MM-DD/data.parquet`,
+atomically. Kept up to date by declarative automation: a day is recomputed whenever
+either table's same day is materialized again, at any age (a settle two days later, a
+full refresh months later), once both tables have the day and neither is syncing it.
+(`AutomationCondition.eager()` would only look at the latest day.)
+
+Columns (counts of survey records whose date field falls on the day; with the default
+date fields that is the day the invitation was sent, in both tables):
+- `sent`: records in both tables (an invitation is either answered or not, never both);
+- `responded`: records in responses; `non_responses`: records in non-responses;
+- `response_rate`: responded / sent (null when nothing was sent);
+- `failed`, `opened`, `clicked`: unanswered invitations (non-responses) that failed or
+  bounced, were opened, were clicked, by their status and dates.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the asset function's annotations.
+import datetime as dt
+
+import polars as pl
+import pyarrow as pa
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetsDefinition,
+    AutomationCondition,
+    AutomationConditionSensorDefinition,
+    BackfillPolicy,
+    asset,
+)
+
+from cg_assets.customergauge import wire
+from cg_assets.customergauge.endpoints import NON_RESPONSES, RESPONSES
+from cg_assets.defs.assets import ASSET_PREFIX, GROUP, asset_key_for
+from cg_assets.defs.automation import sensor_status
+from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY
+from cg_assets.defs.partitions import daily_partitions
+from cg_assets.settings import LoadSettings
+
+FUNNEL_TABLE = "survey_funnel"
+FUNNEL_KEY = AssetKey([ASSET_PREFIX, FUNNEL_TABLE])
+FUNNEL_SENSOR = "customergauge_funnel_automation"
+
+_COUNT = pa.int64()
+FUNNEL_SCHEMA = pa.schema(
+    [
+        pa.field("sent", _COUNT, nullable=False),
+        pa.field("responded", _COUNT, nullable=False),
+        pa.field("non_responses", _COUNT, nullable=False),
+        pa.field("response_rate", pa.float64()),
+        pa.field("failed", _COUNT, nullable=False),
+        pa.field("opened", _COUNT, nullable=False),
+        pa.field("clicked", _COUNT, nullable=False),
+        pa.field("computed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
+# eager() without its "latest day only" clause: a settle re-syncs days two days back.
+FUNNEL_CONDITION = (
+    AutomationCondition.any_deps_updated().since_last_handled()
+    & ~AutomationCondition.any_deps_missing()
+    & ~AutomationCondition.any_deps_in_progress()
+    & ~AutomationCondition.in_progress()
+).with_label("recompute when either table's day changes")
+
+_FUNNEL_DTYPES = pl.DataFrame(FUNNEL_SCHEMA.empty_table()).schema
+
+
+def funnel_of(non_responses: pl.LazyFrame, responses: pl.LazyFrame) -> pl.DataFrame:
+    """The funnel row of one day's (or a range's) two tables."""
+    status = pl.col(wire.STATUS)
+    unanswered = non_responses.select(
+        pl.len().alias("non_responses"),
+        status.str.contains(wire.STATUS_FAILURE_PATTERN).fill_null(False).sum().alias("failed"),
+        (pl.col(wire.DATE_OPENED).is_not_null() | status.is_in(list(wire.STATUS_OPENED)))
+        .fill_null(False)
+        .sum()
+        .alias("opened"),
+        (pl.col(wire.DATE_CLICKED).is_not_null() | status.is_in(list(wire.STATUS_CLICKED)))
+        .fill_null(False)
+        .sum()
+        .alias("clicked"),
+    )
+    answered = responses.select(pl.len().alias("responded"))
+    row = (
+        pl.concat([unanswered, answered], how="horizontal")
+        .with_columns(sent=pl.col("non_responses") + pl.col("responded"))
+        .with_columns(
+            response_rate=pl.when(pl.col("sent") > 0).then(pl.col("responded") / pl.col("sent")),
+            computed_at=pl.lit(dt.datetime.now(dt.timezone.utc)),
+        )
+        .collect()
+    )
+    return row.select(pl.col(name).cast(dtype) for name, dtype in _FUNNEL_DTYPES.items())
+
+
+def build_funnel_asset(settings: LoadSettings) -> AssetsDefinition:
+    @asset(
+        key=FUNNEL_KEY,
+        group_name=GROUP,
+        description=__doc__,
+        partitions_def=daily_partitions(settings),
+        ins={
+            "non_responses": AssetIn(key=asset_key_for(NON_RESPONSES)),
+            "responses": AssetIn(key=asset_key_for(RESPONSES)),
+        },
+        io_manager_key=LAKE_IO_MANAGER_KEY,
+        backfill_policy=BackfillPolicy.multi_run(1),  # the lake stores one day per output
+        automation_condition=FUNNEL_CONDITION,
+        kinds={"polars", "parquet"},
+        metadata={
+            "layout": f"{{CG_LAKE_ROOT}}/customergauge/{FUNNEL_TABLE}/date=YYYY-MM-DD/data.parquet"
+        },
+    )
+    def _funnel(
+        context: AssetExecutionContext, non_responses: pl.LazyFrame, responses: pl.LazyFrame
+    ) -> pl.DataFrame:
+        row = funnel_of(non_responses, responses)
+        context.log.info(
+            f"{context.partition_key}: sent {row['sent'][0]}, responded {row['responded'][0]}"
+        )
+        return row
+
+    return _funnel
+
+
+def build_funnel_sensor(settings: LoadSettings) -> AutomationConditionSensorDefinition:
+    """Evaluates the funnel's automation; on or off with the rest (CG_AUTOMATION)."""
+    return AutomationConditionSensorDefinition(
+        FUNNEL_SENSOR,
+        target=[FUNNEL_KEY],
+        default_status=sensor_status(settings.automation),
+    )

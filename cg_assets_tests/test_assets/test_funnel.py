@@ -1,0 +1,207 @@
+"""The survey funnel and the lake IO manager: real runs over HTTP to the simulator, a real
+instance, the day files read back."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pyarrow.parquet as pq
+from dagster import (
+    AssetIn,
+    AssetKey,
+    BackfillPolicy,
+    Definitions,
+    MaterializeResult,
+    asset,
+    evaluate_automation_conditions,
+    materialize,
+)
+
+from cg_assets.customergauge.endpoints import NON_RESPONSES, RESPONSES
+from cg_assets.defs.assets import build_sync_asset
+from cg_assets.defs.funnel import FUNNEL_KEY, FUNNEL_SCHEMA, build_funnel_asset
+from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY, LakeFrameIOManager, scan_days
+from cg_assets.defs.partitions import daily_partitions
+from cg_assets.lake.parquet_lake import ParquetLake
+from cg_assets.settings import LoadSettings
+from cg_assets_tests.conftest import SIM_START
+from cg_assets_tests.truth import day_file, response_truth_rows, truth_rows
+
+DAY = dt.date(2026, 10, 2)
+SETTINGS = LoadSettings(start_date=SIM_START, settle_after_hours=8784)
+RANGE_TAGS = {
+    "dagster/asset_partition_range_start": SIM_START.isoformat(),
+    "dagster/asset_partition_range_end": (SIM_START + dt.timedelta(days=2)).isoformat(),
+}
+
+
+def sync_assets() -> list:
+    return [build_sync_asset(e, SETTINGS) for e in (NON_RESPONSES, RESPONSES)]
+
+
+def lake_resources(resources: dict, lake_root) -> dict:
+    return {**resources, LAKE_IO_MANAGER_KEY: LakeFrameIOManager(root=str(lake_root))}
+
+
+def sync_then(downstream: list, partition: str, instance, resources: dict, lake_root):
+    """The day's sync run, then a run of the downstream assets, as the automation sensor
+    launches them: a sync records its days one by one and yields no output, so a
+    downstream asset runs in a run of its own."""
+    io = lake_resources(resources, lake_root)
+    synced = materialize(sync_assets(), partition_key=partition, instance=instance, resources=io)
+    assert synced.success
+    return materialize(
+        [*sync_assets(), *downstream],
+        selection=[a.key for a in downstream],
+        partition_key=partition,
+        instance=instance,
+        resources=io,
+    )
+
+
+def test_the_funnel_counts_both_tables_of_its_day(instance, resources, control, lake_root):
+    control.respond_records(day=DAY, count=9)
+    failed = control.fail_records(day=DAY, count=4)
+    result = sync_then(
+        [build_funnel_asset(SETTINGS)], DAY.isoformat(), instance, resources, lake_root
+    )
+    assert result.success
+    funnel = pq.read_table(day_file(lake_root, DAY, "survey_funnel"))
+    assert funnel.schema.equals(FUNNEL_SCHEMA) and funnel.num_rows == 1
+    row = funnel.to_pylist()[0]
+    non_responses = pq.read_metadata(day_file(lake_root, DAY, "non_responses")).num_rows
+    responses = pq.read_metadata(day_file(lake_root, DAY, "responses")).num_rows
+    assert row["responded"] == responses == 9 == len(response_truth_rows(control, DAY))
+    assert row["sent"] == non_responses + responses
+    assert non_responses == len(truth_rows(control, DAY))
+    assert row["response_rate"] == responses / (non_responses + responses)
+    assert row["failed"] == len(failed)
+    truth = truth_rows(control, DAY).values()
+    assert row["opened"] == sum(1 for r in truth if r["date_opened"] is not None)
+    assert row["clicked"] == sum(1 for r in truth if r["date_clicked"] is not None)
+
+
+def test_a_day_that_was_never_synced_gives_a_funnel_of_zeros(instance, resources, lake_root):
+    empty_day = SIM_START + dt.timedelta(days=20)
+    result = materialize(
+        [*sync_assets(), build_funnel_asset(SETTINGS)],
+        selection=[FUNNEL_KEY],
+        partition_key=empty_day.isoformat(),
+        instance=instance,
+        resources=lake_resources(resources, lake_root),
+    )
+    assert result.success
+    row = pq.read_table(day_file(lake_root, empty_day, "survey_funnel")).to_pylist()[0]
+    assert (row["sent"], row["responded"], row["failed"], row["response_rate"]) == (0, 0, 0, None)
+
+
+def test_a_synced_day_of_any_age_brings_the_funnel_up_to_date(instance, resources, lake_root):
+    assets = [*sync_assets(), build_funnel_asset(SETTINGS)]
+    defs = Definitions(assets=assets, resources=lake_resources(resources, lake_root))
+    first = evaluate_automation_conditions(defs=defs, instance=instance)  # a tick before
+    assert first.total_requested == 0
+    # a day weeks old, as a settle or a full refresh writes it
+    materialize(assets[:2], partition_key=DAY.isoformat(), instance=instance, resources=resources)
+    evaluation = evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert evaluation.get_requested_partitions(FUNNEL_KEY) == {DAY.isoformat()}
+    # only one table's day: the funnel waits for the other
+    materialize(
+        assets[:1], partition_key=SIM_START.isoformat(), instance=instance, resources=resources
+    )
+    later = evaluate_automation_conditions(defs=defs, instance=instance, cursor=evaluation.cursor)
+    assert later.get_requested_partitions(FUNNEL_KEY) == set()
+
+
+# The README's example of a user's asset: the lake as polars frames, a day or a range.
+partitions = daily_partitions(SETTINGS)
+
+
+@asset(
+    partitions_def=partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    ins={
+        "non_responses": AssetIn(key=["customergauge", "non_responses"]),
+        "responses": AssetIn(key=["customergauge", "responses"]),
+    },
+)
+def answered_by_language(non_responses: pl.LazyFrame, responses: pl.LazyFrame) -> MaterializeResult:
+    both = pl.concat(
+        [
+            non_responses.select("date", "language", answered=pl.lit(False)),
+            responses.select("date", "language", answered=pl.lit(True)),
+        ]
+    )
+    table = both.group_by("date", "language").agg(pl.col("answered").mean()).collect()
+    return MaterializeResult(
+        metadata={
+            "rows_read": both.select(pl.len()).collect().item(),
+            "days": sorted(d.isoformat() for d in table["date"].unique()),
+        }
+    )
+
+
+def test_a_users_asset_gets_a_partition_or_a_range_as_lazy_frames(
+    instance, resources, control, lake_root
+):
+    control.respond_records(day=SIM_START, count=5)
+    control.respond_records(day=DAY, count=5)
+    assets = [*sync_assets(), answered_by_language]
+    io = lake_resources(resources, lake_root)
+    one_day = sync_then([answered_by_language], DAY.isoformat(), instance, resources, lake_root)
+    md = one_day.asset_materializations_for_node("answered_by_language")[0].metadata
+    assert md["rows_read"].value == len(truth_rows(control, DAY)) + 5
+    assert md["days"].value == [DAY.isoformat()]
+
+    # a range in one run: SIM_START and DAY are synced by now; the day after is not
+    materialize(
+        assets[:2], partition_key=SIM_START.isoformat(), instance=instance, resources=resources
+    )
+    ranged = materialize(
+        [answered_by_language, *assets[:2]],
+        selection=[AssetKey("answered_by_language")],
+        tags=RANGE_TAGS,
+        instance=instance,
+        resources=io,
+    )
+    md = ranged.asset_materializations_for_node("answered_by_language")[0].metadata
+    want = sum(len(truth_rows(control, d)) for d in (SIM_START, DAY)) + 10
+    assert md["rows_read"].value == want
+    assert md["days"].value == [SIM_START.isoformat(), DAY.isoformat()]
+
+
+# The README's copyable example, verbatim: a daily asset that returns a DataFrame.
+@asset(
+    partitions_def=daily_partitions(SETTINGS),
+    backfill_policy=BackfillPolicy.multi_run(
+        1
+    ),  # one day per run: the lake stores one day per output
+    ins={
+        "non_responses": AssetIn(key=["customergauge", "non_responses"]),
+        "responses": AssetIn(key=["customergauge", "responses"]),
+    },
+)
+def response_rate_by_language(non_responses: pl.LazyFrame, responses: pl.LazyFrame) -> pl.DataFrame:
+    surveys = pl.concat(
+        [
+            non_responses.select("language", answered=pl.lit(False)),
+            responses.select("language", answered=pl.lit(True)),
+        ]
+    )
+    return (
+        surveys.group_by("language")
+        .agg(sent=pl.len().cast(pl.Int64), response_rate=pl.col("answered").cast(pl.Float64).mean())
+        .collect()
+    )
+
+
+def test_the_readme_example_writes_its_day_into_the_lake(instance, resources, control, lake_root):
+    control.respond_records(day=DAY, count=6)
+    result = sync_then([response_rate_by_language], DAY.isoformat(), instance, resources, lake_root)
+    assert result.success
+    written = pq.read_table(day_file(lake_root, DAY, "response_rate_by_language"))
+    assert sum(written.column("sent").to_pylist()) == len(truth_rows(control, DAY)) + 6
+    assert not any(str(f.type) == "null" for f in written.schema)
+    # read back as a later asset would get it (a table cg_assets does not declare)
+    frame = scan_days(ParquetLake(str(lake_root)), "response_rate_by_language", [DAY]).collect()
+    assert frame.height == written.num_rows and frame["date"].unique().to_list() == [DAY]
