@@ -112,6 +112,8 @@ def result_metadata(result: DayResult, options: SyncOptions) -> dict[str, Any]:
         "date_field": MetadataValue.text(options.date_field),
         "timezone": MetadataValue.text(options.timezone),
         "preview": MetadataValue.md(_preview_markdown(result.preview)),
+        "pii": MetadataValue.text(result.pii),
+        "suppressed_rows": MetadataValue.int(result.suppressed_rows),
     }
     return md
 
@@ -174,6 +176,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         customergauge.validate()
         parquet_lake = lake.get_lake()
         parquet_lake.clear_staging(endpoint.name)
+        privacy = lake.get_privacy(parquet_lake)
         partitions = context.partition_keys
         succeeded: list[tuple[str, dict[str, Any]]] = []
         failed: dict[str, str] = {}
@@ -192,7 +195,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                 )
                 context.log.info(f"{partition}: {plan.mode} — {plan.reason}")
                 try:
-                    result = sync_day(client, parquet_lake, endpoint, day, plan, options)
+                    result = sync_day(client, parquet_lake, endpoint, day, plan, options, privacy)
                 except CustomerGaugeError as exc:
                     message = client.redact(str(exc))
                     failed[partition] = message
