@@ -140,6 +140,9 @@ class SimConfig:
     token_ttl_seconds: float = 3600.0
     omit_expires_in: bool = False
     revoked: bool = False  # the token endpoint refuses the credentials
+    # records carry fields the sync does not declare, holding the contact's personal data
+    # (e-mail, phone, name at several depths), in API pages and in the truth alike
+    extra_personal_fields: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -158,7 +161,7 @@ class SimConfig:
         _check_number(merged, "token_ttl_seconds", allow_none=False)
         _check_int(merged, "max_page_size", 1)
         _check_int(merged, "expire_tokens_after_requests", 0)
-        for name in ("omit_expires_in", "revoked"):
+        for name in ("omit_expires_in", "revoked", "extra_personal_fields"):
             if not isinstance(merged[name], bool):
                 raise ValueError(f"config {name!r} must be true or false")
         for name, value in merged.items():
