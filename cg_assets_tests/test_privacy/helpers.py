@@ -74,7 +74,9 @@ def erase_job_result(
 ) -> Any:
     job = build_erasure_job(tuple(endpoints))
     return job.execute_in_process(
-        run_config={"ops": {"erase_contacts": {"config": {"identifiers_file": str(identifiers_file)}}}},
+        run_config={
+            "ops": {"erase_contacts": {"config": {"identifiers_file": str(identifiers_file)}}}
+        },
         instance=instance,
         resources=resources,
         raise_on_error=raise_on_error,

@@ -146,7 +146,10 @@ def test_one_key_gives_the_same_hashes_in_two_lakes_and_another_key_other_ones(
             if a is not None
         ]
         assert differ and all(a != b for a, b in differ), column
-    key_ids = {name: footer(day_file(root, DAY))["cg_assets.pii_key_id"] for name, (root, _) in lakes.items()}
+    key_ids = {
+        name: footer(day_file(root, DAY))["cg_assets.pii_key_id"]
+        for name, (root, _) in lakes.items()
+    }
     assert key_ids["a1"] == key_ids["a2"] != key_ids["b"]
     assert KEY_A not in str(key_ids)
 
