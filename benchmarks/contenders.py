@@ -129,7 +129,6 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     )
     lake = ParquetLake(args.out)
     lake.ensure_writable()
-    lake.clear_staging(NON_RESPONSES.name)
     rows = 0
     modes: dict[str, int] = {}
     stored: dict[dt.date, StoredState] = {}

@@ -32,7 +32,7 @@ def build_definitions(settings: LoadSettings) -> Definitions:
             build_catch_up_schedule(job, keys, settings),
             build_retention_schedule(retention_job, settings),
         ],
-        sensors=[build_settle_sensor(job, keys, settings)],
+        sensors=[build_settle_sensor(keys, settings)],
         resources=default_resources(),
     )
 

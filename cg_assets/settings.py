@@ -135,7 +135,6 @@ class LoadSettings:
     automation: bool = False
     schedule_minute: int = 5
     settle_max_per_tick: int = 3
-    heal_lookback_days: int = 7
     sensor_interval_seconds: int = 300
 
     @property
@@ -193,13 +192,6 @@ class LoadSettings:
                 cls.settle_max_per_tick,
                 _int_in(1, 100),
                 "a whole number from 1 to 100",
-            ),
-            heal_lookback_days=_parse(
-                env,
-                "CG_HEAL_LOOKBACK_DAYS",
-                cls.heal_lookback_days,
-                _int_in(0, 366),
-                "a whole number of days from 0 to 366",
             ),
             sensor_interval_seconds=_parse(
                 env,

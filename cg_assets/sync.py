@@ -2,9 +2,13 @@
 
 Plain functions, no Dagster: the asset calls them, tests and benchmarks call them too.
 
-- `plan_day` decides what a run does with a day: catch up from the stored cursor, or
-  fetch the whole day (first sync, settle, manual full refresh, or a file that does not
-  match what the last materialization recorded).
+- `plan_day` decides what a run does with a day. The day file's footer is the truth about
+  the file (it is published atomically with the data); the materialization is the index.
+  A settled file is final: skipped if its materialization says so, adopted (recorded
+  without a fetch) if a crash came between publish and record. Otherwise: catch up from
+  the file's cursor, or fetch the whole day (first sync, settle, full refresh, or a file
+  written under other settings).
+- `adopt_day` records an existing file as it is, without a request.
 - `sync_day` carries the plan out: pages stream from the API (the next page is fetched
   while the current one is decoded and written), are decoded into Arrow with the
   declared schema, checked against the day, and written as the day's new file, published
@@ -15,7 +19,6 @@ Plain functions, no Dagster: the asset calls them, tests and benchmarks call the
 from __future__ import annotations
 
 import datetime as dt
-import json
 import queue
 import threading
 import time
@@ -31,12 +34,13 @@ import pyarrow.compute as pc
 from cg_assets.customergauge.client import ClientStats, Cursor, CustomerGaugeClient, Period
 from cg_assets.customergauge.endpoints import Endpoint
 from cg_assets.lake import parquet_lake as lake_files
+from cg_assets.lake.cursor_codec import encode_cursor
 from cg_assets.lake.parquet_lake import DayFileState, ParquetLake
 from cg_assets.lake.schema import SCHEMA_VERSION, RecordDecoder, in_day_mask
 from cg_assets.privacy.policy import NO_PRIVACY, LakePrivacy, file_pii_state
 from cg_assets.privacy.store import day_footer
 
-Mode = Literal["catch-up", "settle", "full-refresh"]
+Mode = Literal["catch-up", "settle", "full-refresh", "skip", "adopt"]
 T = TypeVar("T")
 
 PREVIEW_ROWS = 5
@@ -71,8 +75,18 @@ class DayPlan:
     reason: str
 
     @property
+    def fetches(self) -> bool:
+        """False for a day recorded from its file as it is (skip, adopt)."""
+        return self.mode not in ("skip", "adopt")
+
+    @property
     def full_fetch(self) -> bool:
-        return self.cursor is None
+        return self.fetches and self.cursor is None
+
+    @property
+    def final(self) -> bool:
+        """The day's file is settled once this plan is carried out."""
+        return self.settled and (self.full_fetch or not self.fetches)
 
 
 @dataclass
@@ -101,13 +115,23 @@ class DayResult:
 
 
 def day_end(day: dt.date, timezone: str) -> dt.datetime:
+    """The instant the day ends in its time zone (aware; 23 or 25 h after it began on DST days)."""
     return dt.datetime.combine(
         day + dt.timedelta(days=1), dt.time(0), tzinfo=zoneinfo.ZoneInfo(timezone)
     )
 
 
+def settle_due_at(day: dt.date, timezone: str, settle_after_hours: int) -> dt.datetime:
+    """When the day may be settled, in UTC: elapsed hours, not wall-clock hours (Python's
+    arithmetic on aware datetimes of one zone is wall-clock, off by an hour across DST)."""
+    ends = day_end(day, timezone).astimezone(dt.timezone.utc)
+    return ends + dt.timedelta(hours=settle_after_hours)
+
+
 def is_settle_due(day: dt.date, now: dt.datetime, options: SyncOptions) -> bool:
-    return now >= day_end(day, options.timezone) + dt.timedelta(hours=options.settle_after_hours)
+    return now.astimezone(dt.timezone.utc) >= settle_due_at(
+        day, options.timezone, options.settle_after_hours
+    )
 
 
 def plan_day(
@@ -119,46 +143,109 @@ def plan_day(
     stored: StoredState | None,
     file_state: DayFileState | None,
 ) -> DayPlan:
-    settled = is_settle_due(day, now, options)
+    settle_due = is_settle_due(day, now, options)
     if full_refresh:
         return DayPlan(
-            "full-refresh", None, settled, "full_refresh was requested in the run config"
+            "full-refresh", None, settle_due, "full_refresh was requested in the run config"
         )
-    if settled:
+    mismatches = _settings_mismatches(file_state, options) if file_state is not None else []
+    usable = file_state is not None and not mismatches
+    if usable and file_state is not None and file_state.settled:
+        if stored is not None and stored.settled and stored.cursor == file_state.cursor:
+            return DayPlan(
+                "skip",
+                file_state.cursor,
+                True,
+                "settled, and the file matches its materialization: nothing to fetch "
+                "(full_refresh: true fetches it again)",
+            )
+        return DayPlan(
+            "adopt",
+            file_state.cursor,
+            True,
+            "the settled file was published but its materialization was not recorded (a crash "
+            "between publish and record, or another instance wrote it): adopted without a fetch",
+        )
+    if settle_due:
         return DayPlan(
             "settle",
             None,
             True,
             f"the day ended at least {options.settle_after_hours} h ago: fetch it whole, final",
         )
-    if stored is None or stored.cursor is None:
-        return DayPlan("catch-up", None, False, "no cursor stored for this day yet: fetch it whole")
     if file_state is None:
-        return DayPlan(
-            "catch-up", None, False, "the day's Parquet file is missing: fetch the day whole"
+        reason = (
+            "no file for this day yet: fetch it whole"
+            if stored is None
+            else "the day's Parquet file is missing: fetch the day whole"
         )
-    mismatches = []
-    if file_state.cursor != stored.cursor:
-        mismatches.append(
-            f"the file is complete up to cursor {file_state.cursor!r} but the last "
-            f"materialization recorded {stored.cursor!r}"
-        )
-    for what, in_file, in_store, current in (
-        ("date field", file_state.date_field, stored.date_field, options.date_field),
-        ("time zone", file_state.timezone, stored.timezone, options.timezone),
-    ):
-        if not in_file == in_store == current:
-            mismatches.append(
-                f"{what}: file {in_file!r}, materialization {in_store!r}, setting {current!r}"
-            )
-    if file_state.schema_version != SCHEMA_VERSION:
-        mismatches.append(f"schema version {file_state.schema_version!r} is not {SCHEMA_VERSION!r}")
+        return DayPlan("catch-up", None, False, reason)
     if mismatches:
         return DayPlan(
             "catch-up", None, False, "fetching the day whole because " + "; ".join(mismatches)
         )
+    if file_state.cursor is None:
+        return DayPlan("catch-up", None, False, "the file holds no cursor yet: fetch it whole")
+    if stored is None or stored.cursor != file_state.cursor:
+        return DayPlan(
+            "catch-up",
+            file_state.cursor,
+            False,
+            f"the file is complete up to cursor {file_state.cursor!r} but its materialization "
+            f"recorded {None if stored is None else stored.cursor!r} (a crash between publish "
+            "and record): adopting the file and fetching records after its cursor",
+        )
     return DayPlan(
-        "catch-up", stored.cursor, False, f"fetching records after cursor {stored.cursor!r}"
+        "catch-up", file_state.cursor, False, f"fetching records after cursor {stored.cursor!r}"
+    )
+
+
+def _settings_mismatches(file_state: DayFileState, options: SyncOptions) -> list[str]:
+    """Why the file cannot be caught up (it was written under other settings)."""
+    mismatches = []
+    for what, in_file, current in (
+        ("date field", file_state.date_field, options.date_field),
+        ("time zone", file_state.timezone, options.timezone),
+        ("schema version", file_state.schema_version, SCHEMA_VERSION),
+    ):
+        if in_file != current:
+            mismatches.append(f"{what}: the file has {in_file!r}, the setting is {current!r}")
+    return mismatches
+
+
+def adopt_day(lake: ParquetLake, endpoint: Endpoint, day: dt.date, plan: DayPlan) -> DayResult:
+    """The day's file as it is, for a plan that fetches nothing (skip, adopt)."""
+    started = time.perf_counter()
+    state = lake.day_state(endpoint.name, day)
+    if state is None:
+        raise FileNotFoundError(f"{endpoint.name} {day}: the file to adopt has gone")
+    out = _Output(endpoint.decoder().schema, endpoint.key)
+    existing = lake.read_day(
+        endpoint.name,
+        day,
+        columns=[c for c in (endpoint.key, *PREVIEW_COLUMNS) if c in state.schema.names],
+    )
+    if existing is not None:
+        out.observe_table(existing)
+    return DayResult(
+        day=day,
+        plan=plan,
+        cursor=state.cursor,
+        row_count=state.rows,
+        rows_added=0,
+        rows_removed=0,
+        status_changed=0,
+        out_of_day=0,
+        out_of_day_keys=[],
+        duplicates_dropped=0,
+        status_counts=dict(sorted(out.status_counts.items())),
+        path=lake.display_path(endpoint.name, day),
+        bytes_written=0,
+        rewritten=False,
+        preview=out.preview,
+        stats=ClientStats(),
+        seconds=time.perf_counter() - started,
+        pii=file_pii_state(day_footer(lake, endpoint.name, day)),
     )
 
 
@@ -336,14 +423,12 @@ class _DaySync:
 
     def _kv_metadata(self) -> dict[str, str]:
         return {
-            lake_files.KV_CURSOR: json.dumps(self.cursor),
+            lake_files.KV_CURSOR: encode_cursor(self.cursor),
             lake_files.KV_DATE_FIELD: self.options.date_field,
             lake_files.KV_TIMEZONE: self.options.timezone,
             lake_files.KV_DAY: self.day.isoformat(),
             lake_files.KV_SCHEMA_VERSION: SCHEMA_VERSION,
-            lake_files.KV_SETTLED: "true"
-            if self.plan.settled and self.plan.full_fetch
-            else "false",
+            lake_files.KV_SETTLED: "true" if self.plan.final else "false",
             lake_files.KV_SYNCED_AT: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             **self.privacy.footer(),
         }

@@ -85,3 +85,14 @@ def assert_rows_equal_truth(
         assert row["extra_fields"] is None
         assert row["synced_at"] is not None
     return len(rows)
+
+
+def metadata_values(metadata: Any) -> dict[str, Any]:
+    """A materialization's metadata as plain values, the cursor decoded by the lake's codec
+    (it is stored as JSON text, so that an int, a string and "no cursor" stay apart)."""
+    from cg_assets.lake.cursor_codec import decode_cursor
+
+    values = {k: v.value for k, v in metadata.items()}
+    if "cursor" in values:
+        values["cursor"] = decode_cursor(values["cursor"])
+    return values

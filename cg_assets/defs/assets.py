@@ -1,15 +1,21 @@
 """One daily-partitioned asset per endpoint row: sync each day of the run into the lake.
 
-A range backfill is a single run (one sequential pass per day): each day's cursor is
-recorded on that day's own materialization, a failing day does not stop the others, and
-the run then fails naming the failed days, after recording the days that succeeded.
+A range backfill is a single run. Each day is recorded (its own materialization, with its
+cursor) the moment its file is published, so a run killed on day 650 of 700 keeps the
+649 days it finished, and re-running the range fetches only what is left: a settled day
+whose file matches its materialization is skipped, a file published but never recorded is
+adopted. Any exception in a day fails that day alone; the run then fails naming the
+failed days and their errors. Every rewrite of a day holds that day's writer lock in the
+lake (lake/locks.py), so no two writers, however launched, ever merge into one day.
 """
 
 # No `from __future__ import annotations`: Dagster reads the asset function's annotations.
 import datetime as dt
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dagster import (
+    AssetCheckResult,
     AssetExecutionContext,
     AssetKey,
     AssetMaterialization,
@@ -19,7 +25,6 @@ from dagster import (
     Config,
     DagsterInstance,
     Failure,
-    MaterializeResult,
     MetadataValue,
     TableColumn,
     TableSchema,
@@ -28,14 +33,14 @@ from dagster import (
 from pydantic import Field
 
 from cg_assets.customergauge.endpoints import Endpoint
-from cg_assets.customergauge.errors import CustomerGaugeError
 from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.defs import checks
 from cg_assets.defs.partitions import daily_partitions
 from cg_assets.defs.resources import LakeResource
+from cg_assets.lake.cursor_codec import decode_cursor, encode_cursor
 from cg_assets.lake.schema import RecordDecoder
 from cg_assets.settings import LoadSettings
-from cg_assets.sync import DayResult, StoredState, SyncOptions, plan_day, sync_day
+from cg_assets.sync import DayResult, StoredState, SyncOptions, adopt_day, plan_day, sync_day
 
 ASSET_PREFIX = "customergauge"
 GROUP = "customergauge"
@@ -73,7 +78,7 @@ def stored_state(instance: DagsterInstance, key: AssetKey, partition: str) -> St
         return entry.value if entry is not None else None
 
     return StoredState(
-        cursor=value("cursor"),
+        cursor=decode_cursor(value("cursor")),
         date_field=value("date_field"),
         timezone=value("timezone"),
         settled=bool(value("settled")),
@@ -85,16 +90,20 @@ def result_metadata(result: DayResult, options: SyncOptions) -> dict[str, Any]:
     stats = result.stats
     cursor = result.cursor
     md: dict[str, Any] = {
-        "cursor": MetadataValue.int(cursor)
-        if isinstance(cursor, int)
-        else MetadataValue.text(str(cursor)),
+        "cursor": MetadataValue.text(encode_cursor(cursor)),
         "dagster/row_count": MetadataValue.int(result.row_count),
         "rows_added": MetadataValue.int(result.rows_added),
         "rows_removed": MetadataValue.int(result.rows_removed),
         "status_changed": MetadataValue.int(result.status_changed),
-        "settled": MetadataValue.bool(result.plan.settled and result.plan.full_fetch),
+        "settled": MetadataValue.bool(result.plan.final),
         "mode": MetadataValue.text(result.plan.mode),
-        "fetch": MetadataValue.text("full" if result.plan.full_fetch else "incremental"),
+        "fetch": MetadataValue.text(
+            "none"
+            if not result.plan.fetches
+            else "full"
+            if result.plan.full_fetch
+            else "incremental"
+        ),
         "reason": MetadataValue.text(result.plan.reason),
         "path": MetadataValue.path(result.path),
         "api_requests": MetadataValue.int(stats.requests),
@@ -156,6 +165,9 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         backfill_policy=BackfillPolicy.single_run(),
         kinds={"customergauge", "parquet"},
         pool=LAKE_POOL,
+        # Days are recorded one by one as AssetMaterialization events the moment they are
+        # published (see module docstring), never as one output at the end of the run.
+        output_required=False,
         op_tags={LAKE_WRITER_TAG: endpoint.name},
         check_specs=checks.inline_check_specs(key, endpoint),
         metadata={
@@ -172,70 +184,102 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         config: SyncRunConfig,
         customergauge: CustomerGaugeResource,
         lake: LakeResource,
-    ) -> MaterializeResult:
+    ) -> Iterator[AssetCheckResult]:
         customergauge.validate()
         parquet_lake = lake.get_lake()
-        parquet_lake.clear_staging(endpoint.name)
+        holder = f"run {context.run_id} ({endpoint.name})"
         privacy = lake.get_privacy(parquet_lake)
-        partitions = context.partition_keys
-        succeeded: list[tuple[str, dict[str, Any]]] = []
+        days = [dt.date.fromisoformat(p) for p in context.partition_keys]
         failed: dict[str, str] = {}
+        recorded: list[str] = []
         written: list[dt.date] = []
         api_out_of_day: dict[dt.date, int] = {}
         with customergauge.get_client() as client:
-            for partition in partitions:
-                day = dt.date.fromisoformat(partition)
-                plan = plan_day(
-                    day,
-                    now=dt.datetime.now(settings.tz),
-                    options=options,
-                    full_refresh=config.full_refresh,
-                    stored=stored_state(context.instance, key, partition),
-                    file_state=parquet_lake.day_state(endpoint.name, day),
-                )
-                context.log.info(f"{partition}: {plan.mode} — {plan.reason}")
-                try:
-                    result = sync_day(client, parquet_lake, endpoint, day, plan, options, privacy)
-                except CustomerGaugeError as exc:
-                    message = client.redact(str(exc))
+
+            def sync_one(day: dt.date) -> DayResult:
+                # Plan under the lock: the footer it reads is the one this writer replaces.
+                with parquet_lake.day_lock(endpoint.name, day, holder):
+                    plan = plan_day(
+                        day,
+                        now=dt.datetime.now(dt.timezone.utc),
+                        options=options,
+                        full_refresh=config.full_refresh,
+                        stored=stored_state(context.instance, key, day.isoformat()),
+                        file_state=parquet_lake.day_state(endpoint.name, day),
+                    )
+                    if not plan.fetches:
+                        return adopt_day(parquet_lake, endpoint, day, plan)
+                    return sync_day(client, parquet_lake, endpoint, day, plan, options, privacy)
+
+            def record(day: dt.date, result: DayResult | None, error: BaseException | None) -> None:
+                partition = day.isoformat()
+                if error is not None or result is None:
+                    message = client.redact(f"{type(error).__name__}: {error}")
                     failed[partition] = message
                     context.log.error(
                         f"{partition}: failed, its previous file is unchanged: {message}"
                     )
-                    continue
+                    return
+                plan = result.plan
+                if plan.mode == "skip":
+                    context.log.info(f"{partition}: skipped — {plan.reason}")
+                    return
+                # Recorded now, not at the end of the run: a crash later keeps this day.
+                context.log_event(
+                    AssetMaterialization(
+                        asset_key=key,
+                        partition=partition,
+                        metadata=result_metadata(result, options),
+                    )
+                )
+                recorded.append(partition)
+                if not plan.fetches:
+                    context.log.info(f"{partition}: {plan.mode} — {plan.reason}")
+                    return
                 written.append(day)
                 api_out_of_day[day] = result.out_of_day
-                succeeded.append((partition, result_metadata(result, options)))
                 context.log.info(
-                    f"{partition}: {result.row_count} rows ({result.rows_added} added, "
-                    f"{result.rows_removed} removed, {result.status_changed} changed status) in "
-                    f"{result.stats.requests} requests, {result.seconds:.2f} s; cursor {result.cursor!r}"
+                    f"{partition}: {plan.mode} — {plan.reason}. {result.row_count} rows "
+                    f"({result.rows_added} added, {result.rows_removed} removed, "
+                    f"{result.status_changed} changed status) in {result.stats.requests} "
+                    f"requests, {result.seconds:.2f} s; cursor {result.cursor!r}"
                 )
                 if result.out_of_day:
                     context.log.warning(
                         f"{partition}: the API returned {result.out_of_day} record(s) whose "
                         f"{options.date_field} is not on this day; they were not written."
                     )
+
+            run_days(days, sync_one, record)
+        yield from checks.run_inline_checks(
+            key, endpoint, parquet_lake, written, settings.date_field, api_out_of_day
+        )
+        yield checks.hole_check_result(
+            context.instance, key, settings, dt.datetime.now(dt.timezone.utc)
+        )
         if failed:
-            # Record the days that did succeed before failing, so their cursors are kept.
-            for partition, md in succeeded:
-                context.log_event(
-                    AssetMaterialization(asset_key=key, partition=partition, metadata=md)
-                )
             raise Failure(
-                description=f"{len(failed)} of {len(partitions)} day(s) failed: "
+                description=f"{len(failed)} of {len(days)} day(s) failed: "
                 + "; ".join(f"{p}: {m}" for p, m in sorted(failed.items())),
                 metadata={
                     "failed_days": MetadataValue.json(sorted(failed)),
-                    "succeeded_days": MetadataValue.json([p for p, _ in succeeded]),
+                    "recorded_days": MetadataValue.json(recorded),
                 },
             )
-        for partition, md in succeeded:
-            context.add_asset_metadata(md, partition_key=partition)
-        return MaterializeResult(
-            check_results=checks.run_inline_checks(
-                key, endpoint, parquet_lake, written, settings.date_field, api_out_of_day
-            )
-        )
 
     return _sync
+
+
+def run_days(
+    days: list[dt.date],
+    sync_one: Callable[[dt.date], DayResult],
+    record: Callable[[dt.date, DayResult | None, BaseException | None], None],
+) -> None:
+    """Each day in turn, oldest first; an exception fails that day alone."""
+    for day in days:
+        try:
+            result = sync_one(day)
+        except Exception as exc:
+            record(day, None, exc)
+        else:
+            record(day, result, None)

@@ -1,7 +1,9 @@
 """Asset checks: unique keys, no record outside its day, the declared schema, freshness.
 
 The first three run inside every materialization (over the days that run wrote), read
-the files back from the lake, and name the days and records that fail. Freshness is a
+the files back from the lake, and name the days and records that fail. The fourth, also
+run by every sync run (the schedule and the settle sensor start one often), lists the
+holes: days after the first synced day, past the settle lag, that are not settled. Freshness is a
 separate check: it asks the instance when today's partition was last synced.
 """
 
@@ -18,10 +20,12 @@ from dagster import (
     AssetKey,
     AssetRecordsFilter,
     AssetsDefinition,
+    DagsterInstance,
     asset_check,
 )
 
 from cg_assets.customergauge.endpoints import Endpoint
+from cg_assets.defs.day_status import unsettled_days
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.lake.schema import RecordDecoder, in_day_mask
 from cg_assets.settings import LoadSettings
@@ -29,6 +33,7 @@ from cg_assets.settings import LoadSettings
 UNIQUE_KEYS = "unique_keys"
 RECORDS_IN_DAY = "records_in_day"
 SCHEMA_MATCHES = "schema_matches"
+NO_HOLES = "every_day_settled"
 FRESHNESS = "today_synced_recently"
 FRESHNESS_HOURS = 2
 SAMPLE = 10
@@ -48,7 +53,35 @@ def inline_check_specs(key: AssetKey, endpoint: Endpoint) -> list[AssetCheckSpec
         AssetCheckSpec(
             SCHEMA_MATCHES, asset=key, description="Each file has exactly the declared schema."
         ),
+        AssetCheckSpec(
+            NO_HOLES,
+            asset=key,
+            description="Every day after the first synced day and older than the settle lag is "
+            "settled: none missing, none failing. The settle sensor heals what this lists.",
+        ),
     ]
+
+
+def hole_check_result(
+    instance: DagsterInstance, key: AssetKey, settings: LoadSettings, now: dt.datetime
+) -> AssetCheckResult:
+    holes = unsettled_days(instance, [key], settings, now)
+    labels = [d.isoformat() for d in holes]
+    return AssetCheckResult(
+        asset_key=key,
+        check_name=NO_HOLES,
+        passed=not holes,
+        severity=AssetCheckSeverity.ERROR,
+        description=(
+            f"{len(holes)} day(s) past the settle lag are not settled (missing or failing): "
+            + ", ".join(labels[:SAMPLE])
+            + (" …" if len(holes) > SAMPLE else "")
+            + ". The settle sensor requests them; its tick log names each day's last error."
+            if holes
+            else "Every day after the first synced day and past the settle lag is settled."
+        ),
+        metadata={"unsettled_days": labels[:100], "unsettled_count": len(holes)},
+    )
 
 
 def run_inline_checks(

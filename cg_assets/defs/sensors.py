@@ -1,27 +1,37 @@
-"""The settle sensor: make each day final once CustomerGauge has had time to change it.
+"""The settle sensor: make each day final once CustomerGauge has had time to change it, and
+heal every day that was never synced.
 
 CustomerGauge changes records after the fact (non-responses become responses or
 failures; the vendor advises waiting 48 hours), so a day whose latest materialization
-is not `settled` is synced again in full once it is CG_SETTLE_AFTER_HOURS old. The
-sensor also heals gaps: a day inside the look-back window with no materialization at all.
+is not `settled` is synced again in full once it is CG_SETTLE_AFTER_HOURS old (elapsed
+hours, so DST changes neither shorten nor stretch the wait).
 
-Cheap per tick: the sensor cursor keeps a watermark, the last day up to which every day
-is settled (or older than the look-back window and never synced: the initial load, which
-the user backfills). A tick looks only at days after it, at most SCAN_DAYS_PER_TICK.
-Run keys carry the day, the materialization the run supersedes and an attempt number,
-because Dagster never runs a run key twice: a settle run that failed is asked for again,
-after a back-off, under the next attempt number.
+No silent holes: once a first day has been synced, every later day up to yesterday that
+has no materialization is requested ("heal"), whatever its age: an outage longer than
+any window, a stopped daemon or revoked credentials leave holes that close once the API
+answers again. Days before the first synced day are the user's initial load.
+
+Cost per tick: holes come from one query per table (the materialized partitions); the
+settled flag needs one query per day, so the cursor keeps a watermark (every day up to it
+is settled, so never looked at again) and a scan position. Each tick looks at most
+SCAN_DAYS_PER_TICK days after the watermark, continuing where the last tick stopped and
+wrapping around, so a day that keeps failing neither holds the watermark's window still
+nor hides the days after it.
+
+A tick asks for at most CG_SETTLE_MAX_PER_TICK runs, oldest day first. A day whose last
+attempt failed waits before the next one (10 min, doubling, at most 6 h) and is retried
+forever: the run key carries the attempt number, counted without limit, because Dagster
+never runs a run key twice. The tick log names each failing day and its last error.
 """
 
 import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from dagster import (
     AssetKey,
-    AssetRecordsFilter,
+    DagsterEventType,
     DagsterInstance,
     DagsterRunStatus,
     RunRequest,
@@ -33,25 +43,29 @@ from dagster import (
     sensor,
 )
 
-if TYPE_CHECKING:  # not exported by dagster's public API
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
-
 from cg_assets.defs.assets import LAKE_WRITER_TAG
 from cg_assets.defs.automation import (
     AUTOMATION_TAG,
     SETTLE_OF_TAG,
+    SYNC_JOB_NAME,
     in_flight_days,
     sensor_status,
 )
+from cg_assets.defs.day_status import (
+    DayStatus,
+    day_status,
+    first_synced_day,
+    last_settle_due_day,
+    materialized_days,
+)
 from cg_assets.settings import LoadSettings
-from cg_assets.sync import day_end
 
 SENSOR_NAME = "customergauge_settle_sensor"
 SCAN_DAYS_PER_TICK = 62
 RETRY_BACKOFF_FIRST = dt.timedelta(minutes=10)
 RETRY_BACKOFF_MAX = dt.timedelta(hours=6)
+ERROR_EXCERPT = 300
+ENDED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
 
 
 @dataclass
@@ -61,66 +75,58 @@ class SettleTick:
     notes: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _DayStatus:
-    materialized: bool
-    settled: bool
-    latest_storage_id: int | None
-
-
 def now_in(settings: LoadSettings) -> dt.datetime:
     return dt.datetime.now(settings.tz)
 
 
-def last_settle_due_day(now: dt.datetime, settings: LoadSettings) -> dt.date:
-    """The newest day whose end lies at least the settle lag in the past."""
-    lag = dt.timedelta(hours=settings.settle_after_hours)
-    day = (now - lag).astimezone(settings.tz).date()
-    while now < day_end(day, settings.timezone) + lag:
-        day -= dt.timedelta(days=1)
-    return day
+@dataclass(frozen=True)
+class _Attempts:
+    count: int
+    last_end: dt.datetime | None
+    going: bool
+    last_run_id: str | None
+    last_failed: bool
 
 
-def _day_status(instance: DagsterInstance, keys: Sequence[AssetKey], day: dt.date) -> _DayStatus:
-    materialized, settled, newest = True, True, None
-    for key in keys:
-        records = instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=key, asset_partitions=[day.isoformat()]), limit=1
-        ).records
-        if not records:
-            materialized = settled = False
-            continue
-        entry = (
-            records[0].asset_materialization.metadata.get("settled")
-            if records[0].asset_materialization
-            else None
-        )
-        settled = settled and bool(entry is not None and entry.value)
-        newest = max(newest or 0, records[0].storage_id)
-    return _DayStatus(materialized, settled, newest)
+def _previous_attempts(instance: DagsterInstance, settle_of: str) -> _Attempts:
+    """The settle/heal runs made so far for this (day, superseded materialization)."""
+    filters = RunsFilter(tags={SETTLE_OF_TAG: settle_of})
+    count = instance.get_runs_count(filters=filters)
+    if not count:
+        return _Attempts(0, None, False, None, False)
+    last = instance.get_run_records(filters=filters, limit=1)[0]
+    status = last.dagster_run.status
+    going = status not in ENDED
+    last_end = (
+        dt.datetime.fromtimestamp(last.end_time, dt.timezone.utc)
+        if not going and last.end_time is not None
+        else None
+    )
+    return _Attempts(
+        count, last_end, going, last.dagster_run.run_id, status == DagsterRunStatus.FAILURE
+    )
 
 
-def _previous_attempts(
-    instance: DagsterInstance, settle_of: str
-) -> tuple[int, dt.datetime | None, bool]:
-    """How many settle runs were made for this (day, superseded materialization), when the
-    last one ended, and whether one is still going."""
-    runs = instance.get_run_records(filters=RunsFilter(tags={SETTLE_OF_TAG: settle_of}), limit=50)
-    last_end = None
-    going = False
-    for record in runs:
-        if record.dagster_run.status in (
-            DagsterRunStatus.SUCCESS,
-            DagsterRunStatus.FAILURE,
-            DagsterRunStatus.CANCELED,
-        ):
-            ended = record.end_time
-            if ended is not None:
-                when = dt.datetime.fromtimestamp(ended, dt.timezone.utc)
-                last_end = max(last_end, when) if last_end else when
-        else:
-            going = True
-    return len(runs), last_end, going
+def _last_error(instance: DagsterInstance, run_id: str) -> str:
+    for record in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE):
+        event = record.dagster_event
+        data = event.step_failure_data if event is not None else None
+        if data is not None and data.error is not None:
+            message = " ".join(data.error.message.split())
+            return message[:ERROR_EXCERPT] + ("…" if len(message) > ERROR_EXCERPT else "")
+    return "the run failed (see its logs)"
+
+
+def _parse_cursor(cursor: str | None) -> tuple[dt.date | None, dt.date | None]:
+    if not cursor:
+        return None, None
+    state = json.loads(cursor)
+    watermark = state.get("settled_through")
+    scan_from = state.get("scan_from")
+    return (
+        dt.date.fromisoformat(watermark) if watermark else None,
+        dt.date.fromisoformat(scan_from) if scan_from else None,
+    )
 
 
 def evaluate_settle_tick(
@@ -130,81 +136,114 @@ def evaluate_settle_tick(
     now: dt.datetime,
     cursor: str | None,
 ) -> SettleTick:
-    tick = SettleTick()
-    watermark = dt.date.fromisoformat(json.loads(cursor)["settled_through"]) if cursor else None
-    first = (
-        max(settings.start_date, watermark + dt.timedelta(days=1))
-        if watermark
-        else settings.start_date
-    )
+    tick = SettleTick(cursor=cursor)
+    first = first_synced_day(instance, keys)
+    if first is None:
+        tick.notes.append("no day has been synced yet: the initial load is yours (README)")
+        return tick
+    first = max(first, settings.start_date)
+    watermark, scan_from = _parse_cursor(cursor)
     today = now.astimezone(settings.tz).date()
     due_until = last_settle_due_day(now, settings)
-    heal_from = today - dt.timedelta(days=settings.heal_lookback_days)
-    busy = in_flight_days(instance, keys)
-    last = min(today, first + dt.timedelta(days=SCAN_DAYS_PER_TICK - 1))
-    new_watermark = watermark
-    contiguous = True
+    synced = materialized_days(instance, keys)
+    one_day = dt.timedelta(days=1)
+
+    wanted: dict[dt.date, tuple[str, DayStatus | None]] = {}
+    # Holes, at any age: a set difference, no per-day query.
     day = first
-    while day <= last:
-        status = _day_status(instance, keys, day)
-        done = status.settled or (not status.materialized and day < heal_from)
-        if contiguous and done and day <= due_until:
+    while day < today:
+        if day not in synced:
+            wanted[day] = ("heal", None)
+        day += one_day
+
+    # Unsettled days past the lag: one query per day, at most SCAN_DAYS_PER_TICK a tick.
+    start = max(first, watermark + one_day) if watermark else first
+    position = scan_from if scan_from is not None and start <= scan_from <= due_until else start
+    new_watermark = watermark
+    contiguous = position == start
+    scanned = 0
+    day = position
+    while day <= due_until and scanned < SCAN_DAYS_PER_TICK:
+        if day in synced:
+            status = day_status(instance, keys, day)
+            scanned += 1
+            if not status.settled:
+                wanted[day] = ("settle", status)
+        else:
+            status = None
+        if contiguous and status is not None and status.settled:
             new_watermark = day
         else:
             contiguous = False
-        wanted = None
-        if status.materialized and not status.settled and day <= due_until:
-            wanted = "settle"
-        elif not status.materialized and day >= heal_from:
-            wanted = "heal"
-        if wanted and day in busy:
-            tick.notes.append(f"{day}: a run is already queued or in progress")
-        elif wanted and len(tick.run_requests) < settings.settle_max_per_tick:
-            request = _request(instance, wanted, day, status, now)
-            if request is None:
-                tick.notes.append(f"{day}: the last {wanted} run failed recently; backing off")
-            else:
-                tick.run_requests.append(request)
-        elif wanted:
-            tick.notes.append(f"{day}: {wanted} waits for a later tick (CG_SETTLE_MAX_PER_TICK)")
-        day += dt.timedelta(days=1)
+        day += one_day
+    next_scan = day if day <= due_until else None  # None: start over after the watermark
+    state: dict[str, str] = {}
     if new_watermark is not None:
-        tick.cursor = json.dumps({"settled_through": new_watermark.isoformat()})
-    else:
-        tick.cursor = cursor
+        state["settled_through"] = new_watermark.isoformat()
+    if next_scan is not None:
+        state["scan_from"] = next_scan.isoformat()
+    tick.cursor = json.dumps(state) if state else cursor
+
+    busy = in_flight_days(instance, keys)
+    for day in sorted(wanted):
+        kind, status = wanted[day]
+        if day in busy:
+            tick.notes.append(f"{day}: a run is already queued or in progress")
+            continue
+        if len(tick.run_requests) >= settings.settle_max_per_tick:
+            tick.notes.append(f"{day}: {kind} waits for a later tick (CG_SETTLE_MAX_PER_TICK)")
+            continue
+        request = _request(instance, kind, day, status, now, tick.notes)
+        if request is not None:
+            tick.run_requests.append(request)
     return tick
 
 
 def _request(
-    instance: DagsterInstance, kind: str, day: dt.date, status: _DayStatus, now: dt.datetime
+    instance: DagsterInstance,
+    kind: str,
+    day: dt.date,
+    status: DayStatus | None,
+    now: dt.datetime,
+    notes: list[str],
 ) -> RunRequest | None:
-    settle_of = f"{day.isoformat()}:{status.latest_storage_id or 'none'}"
-    attempts, last_end, going = _previous_attempts(instance, settle_of)
-    if going:
+    superseded = status.latest_storage_id if status is not None else None
+    settle_of = f"{day.isoformat()}:{superseded or 'none'}"
+    attempts = _previous_attempts(instance, settle_of)
+    if attempts.going:
+        notes.append(f"{day}: its {kind} run is still going")
         return None
-    if attempts and last_end is not None:
-        wait = min(RETRY_BACKOFF_MAX, RETRY_BACKOFF_FIRST * 2 ** (attempts - 1))
-        if now < last_end + wait:
+    if attempts.count and attempts.last_end is not None:
+        wait = min(RETRY_BACKOFF_MAX, RETRY_BACKOFF_FIRST * 2 ** min(attempts.count - 1, 16))
+        error = (
+            _last_error(instance, attempts.last_run_id)
+            if attempts.last_failed and attempts.last_run_id
+            else "the last run did not settle it"
+        )
+        if now < attempts.last_end + wait:
+            notes.append(
+                f"{day}: {kind} failed {attempts.count} time(s), last error: {error}; next "
+                f"attempt after {(attempts.last_end + wait).isoformat(timespec='minutes')}"
+            )
             return None
+        notes.append(f"{day}: {kind} attempt {attempts.count + 1} (last error: {error})")
     return RunRequest(
-        run_key=f"{kind}:{settle_of}:attempt-{attempts + 1}",
+        run_key=f"{kind}:{settle_of}:attempt-{attempts.count + 1}",
         partition_key=day.isoformat(),
         tags={AUTOMATION_TAG: kind, SETTLE_OF_TAG: settle_of, LAKE_WRITER_TAG: "customergauge"},
     )
 
 
-def build_settle_sensor(
-    job: "UnresolvedAssetJobDefinition", keys: Sequence[AssetKey], settings: LoadSettings
-) -> SensorDefinition:
+def build_settle_sensor(keys: Sequence[AssetKey], settings: LoadSettings) -> SensorDefinition:
     @sensor(
         name=SENSOR_NAME,
-        job=job,
+        job_name=SYNC_JOB_NAME,
         minimum_interval_seconds=settings.sensor_interval_seconds,
         default_status=sensor_status(settings.automation),
         description=(
             f"Re-syncs each day in full once it is {settings.settle_after_hours} h old "
-            f"(CG_SETTLE_AFTER_HOURS), and heals days of the last {settings.heal_lookback_days} "
-            "never synced; at most CG_SETTLE_MAX_PER_TICK runs a tick, oldest first."
+            "(CG_SETTLE_AFTER_HOURS), and syncs every day after the first synced one that was "
+            "never synced, at any age; at most CG_SETTLE_MAX_PER_TICK runs a tick, oldest first."
         ),
     )
     def _settle(context: SensorEvaluationContext) -> SensorResult | SkipReason:

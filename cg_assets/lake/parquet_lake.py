@@ -3,28 +3,35 @@
 One Parquet file per day, `{root}/customergauge/{table}/date=YYYY-MM-DD/data.parquet`,
 rewritten whole by every run that changes the day. A new version is written to a
 staging file outside the table's folder (so no reader scanning the table ever sees it),
-then published in one atomic step: a rename on a local disk, a single upload on an
-object store (which makes an object visible only once it is complete).
+then published in one atomic step: a rename on a local disk, a single PutObject on an
+object store (which makes an object visible only once it is complete). Every rewrite of a
+day happens under that day's writer lock (`day_lock`, see locks.py).
 """
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import datetime as dt
-import json
+import glob
 import os
-import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from cg_assets.lake.cursor_codec import decode_cursor
+from cg_assets.lake.locks import (
+    LOCKS_DIR,
+    ObjectStoreLease,
+    local_day_lock,
+    object_store_day_lock,
+)
+from cg_assets.lake.object_store import S3Store
 from cg_assets.settings import SettingsError
 
 NAMESPACE = "customergauge"
@@ -68,6 +75,9 @@ class ParquetLake:
             self.fs, base = pafs.LocalFileSystem(), os.path.abspath(root)
             self.is_local = True
         self.base = base.rstrip("/")
+        self.store = None if self.is_local else S3Store(root)
+        # The leases this process holds, checked right before each publish.
+        self._leases: dict[tuple[str, dt.date], ObjectStoreLease] = {}
 
     # -- paths ----------------------------------------------------------------------
 
@@ -121,10 +131,30 @@ class ParquetLake:
                 "cannot see it): create it first; cg_assets never creates buckets."
             )
 
-    def clear_staging(self, table: str) -> None:
-        """Remove staging files a crashed run left behind (runs of a table never overlap)."""
-        if self.is_local:
-            shutil.rmtree(self._staging_dir(table), ignore_errors=True)
+    # -- one writer per table day -----------------------------------------------------
+
+    @contextlib.contextmanager
+    def day_lock(self, table: str, day: dt.date, holder: str) -> Iterator[None]:
+        """Hold the day's writer lock (locks.py) for a rewrite of the day: read, merge,
+        publish. Raises DayLockBusyError, naming the holder, if another live writer has it."""
+        lock_path = f"{self.base}/{NAMESPACE}/{LOCKS_DIR}/{table}/date={day.isoformat()}"
+        if self.store is None:
+            with local_day_lock(lock_path + ".lock", table, day, holder):
+                # Staging files of this day left by a writer that died: no live writer can
+                # own them now, since they would hold this lock.
+                pattern = f"{self._staging_dir(table)}/{day.isoformat()}.*.parquet.tmp"
+                for stale in glob.glob(pattern):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(stale)
+                yield
+            return
+        key = self.store.key_of(lock_path + ".lease")
+        with object_store_day_lock(self.store, key, table, day, holder) as lease:
+            self._leases[(table, day)] = lease
+            try:
+                yield
+            finally:
+                self._leases.pop((table, day), None)
 
     # -- reading --------------------------------------------------------------------
 
@@ -142,7 +172,7 @@ class ParquetLake:
         return DayFileState(
             path=path,
             rows=meta.num_rows,
-            cursor=json.loads(cursor_text) if cursor_text else None,
+            cursor=decode_cursor(cursor_text) if cursor_text else None,
             date_field=kv.get(KV_DATE_FIELD),
             timezone=kv.get(KV_TIMEZONE),
             schema_version=kv.get(KV_SCHEMA_VERSION),
@@ -190,6 +220,7 @@ class DayWriter:
 
     def __init__(self, lake: ParquetLake, table: str, day: dt.date, schema: pa.Schema) -> None:
         self._lake = lake
+        self._table, self._day = table, day
         self._final = lake.day_path(table, day)
         self.schema = schema
         if lake.is_local:
@@ -249,10 +280,14 @@ class DayWriter:
             os.replace(self._staged, self._final)  # atomic on POSIX: readers see old or new
             _fsync_dir(os.path.dirname(self._final))
             return
+        lease = lake._leases.get((self._table, self._day))
         try:
+            if lease is not None:
+                lease.check()  # never publish over a day another writer may own by now
             # No "directories" are created on an object store: a reader listing the table
             # sees day files only.
-            upload_whole(lake.fs, self._staged, self._final)
+            assert lake.store is not None
+            lake.store.put_file(lake.store.key_of(self._final), self._staged)
         finally:
             os.unlink(self._staged)
 
@@ -277,55 +312,16 @@ class DayWriter:
         self.abort()
 
 
-def upload_whole(fs: pafs.FileSystem, staged: str, final: str) -> None:
-    """Copy a finished local file to `final` on an object store: the object appears whole, or
-    not at all, and a previous object at `final` stays as it was until then.
-
-    pyarrow's object-store streams publish on close(): S3 sends one PutObject (files under
-    pyarrow's 10 MiB part size, see _filesystem_from_uri) or CompleteMultipartUpload, GCS
-    finalizes its upload. close() also runs from the stream's destructor, whatever was
-    written, and pyarrow 26 offers no abort() in Python. Hence:
-    - the whole file goes in ONE write() call, so no Python code (a reader, a signal
-      handler) can run between its first and its last byte;
-    - close() is called only after that write() accepted every byte;
-    - on any failure in between, the stream is abandoned (see _abandon): never closed, so
-      the store never publishes it; S3 keeps an invisible incomplete multipart upload at
-      worst, which a bucket lifecycle rule removes (deploy/README.md).
-    A failure inside close() itself publishes nothing either: pyarrow completes the upload
-    only when every part succeeded.
-    """
-    with pa.memory_map(staged, "r") as source:
-        data = source.read_buffer()
-        sink = fs.open_output_stream(final)
-        try:
-            written = sink.write(data)
-            if written != data.size or sink.tell() != data.size:
-                raise OSError(f"{final}: the upload took {written} of {data.size} bytes")
-        except BaseException:
-            _abandon(sink)
-            raise
-        sink.close()
-
-
-def _abandon(stream: pa.NativeFile) -> None:
-    """Make sure a half-written object-store stream is never closed, hence never published.
-
-    One extra reference that is never released: neither the garbage collector nor the
-    interpreter's shutdown ever runs the stream's destructor (which would complete the
-    upload). It costs the stream's buffer (at most one 10 MiB part) until the process ends;
-    it happens only when an upload has already failed.
-    """
-    ctypes.pythonapi.Py_IncRef(ctypes.py_object(stream))
-
-
-# pyarrow filesystems on which `upload_whole` replaces a day atomically. pyarrow's Azure
-# stream commits blocks as it writes (and empties an existing blob when it opens it), so a
-# reader could see a partial day there: abfs:// is refused rather than silently unsafe.
-OBJECT_STORES = ("s3", "gcs")
+# Object stores on which a day is replaced atomically (one PutObject) and a writer lease
+# can be taken (conditional PUTs). Google Cloud Storage speaks this API too (its XML API
+# with HMAC keys: s3://bucket?endpoint_override=storage.googleapis.com). pyarrow's Azure
+# and GCS streams publish whatever they hold when closed, so abfs:// and gs:// are refused
+# rather than silently unsafe.
+OBJECT_STORES = ("s3",)
 
 
 def _filesystem_from_uri(root: str) -> tuple[pafs.FileSystem, str]:
-    """CG_LAKE_ROOT as a URI: file://, s3://bucket/prefix, gs://bucket/prefix.
+    """CG_LAKE_ROOT as a URI: file:// or s3://bucket/prefix.
 
     S3 takes the usual AWS settings from the environment (AWS_ACCESS_KEY_ID /
     AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, AWS_PROFILE, a role, AWS_REGION) and
@@ -337,19 +333,15 @@ def _filesystem_from_uri(root: str) -> tuple[pafs.FileSystem, str]:
     except (ValueError, OSError) as exc:  # pa.ArrowInvalid is a ValueError
         raise SettingsError(
             f"CG_LAKE_ROOT={root!r} cannot be opened ({exc}): expected a local folder, "
-            "s3://bucket/prefix or gs://bucket/prefix."
+            "s3://bucket/prefix."
         ) from None
     kind = fs.type_name
-    if kind == "s3" and "allow_delayed_open" not in urlsplit(root).query:
-        # A day file under pyarrow's part size (10 MiB) then goes up in ONE PutObject at
-        # close() instead of CreateMultipartUpload + UploadPart + CompleteMultipartUpload.
-        _, (options,) = fs.__reduce__()
-        fs = pafs.S3FileSystem(**{**options, "allow_delayed_open": True})
     if kind != "local" and kind not in OBJECT_STORES:
         raise SettingsError(
             f"CG_LAKE_ROOT={root!r} is a {kind!r} filesystem, on which a day file cannot be "
-            "replaced atomically: expected a local folder (or a mounted volume), "
-            "s3://bucket/prefix (AWS S3 or an S3-compatible store) or gs://bucket/prefix."
+            "replaced atomically: expected a local folder (or a mounted volume) or "
+            "s3://bucket/prefix (AWS S3, or an S3-compatible store such as MinIO, or Google "
+            "Cloud Storage through its S3 API with ?endpoint_override=storage.googleapis.com)."
         )
     return fs, base
 

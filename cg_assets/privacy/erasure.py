@@ -40,6 +40,10 @@ from cg_assets.privacy.suppression import (
 from cg_assets.settings import SettingsError
 
 AUDIT_DIR = "_audit"
+# How long the erasure waits for a sync that holds a day (a sync holds one for seconds to
+# minutes). After that it fails naming the holder; the suppression list is already in force,
+# and a re-run finishes the job.
+LOCK_WAIT_SECONDS = 600.0
 
 
 class IdentifiersFileError(SettingsError):
@@ -187,7 +191,7 @@ def erase(
             report.days_scanned += 1
             if not _day_matches(lake, endpoint.name, day, wanted, matcher, columns):
                 continue
-            with day_lock(lake, endpoint.name, day, holder):
+            with day_lock(lake, endpoint.name, day, holder, LOCK_WAIT_SECONDS):
                 # "keep": only this erasure's rows go; the file's values are left as they are.
                 without_erased = DayPrivacy("keep", None, columns, matcher)
                 done = rewrite_day(lake, endpoint.name, day, without_erased.apply, {})

@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from cg_assets.lake.locks import DayLockBusyError
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.privacy import store
 from cg_assets.privacy.policy import (
@@ -34,6 +35,7 @@ class RetentionReport:
     cutoff: str | None  # days before or on this one are past retention
     rewritten: dict[str, list[str]] = field(default_factory=dict)  # table -> days
     days_checked: int = 0
+    busy: list[str] = field(default_factory=list)  # "table day" held by another writer
 
 
 def cutoff_day(privacy: LakePrivacy, today: dt.date) -> dt.date | None:
@@ -75,9 +77,16 @@ def retention_pass(
             report.days_checked += 1
             if _protected(lake, endpoint.name, day, target):
                 continue
-            with day_lock(lake, endpoint.name, day, holder):
+            try:
+                lock = day_lock(lake, endpoint.name, day, holder)
+            except DayLockBusyError:
+                # A sync is writing the day right now, and it applies the retention itself
+                # (policy.LakePrivacy.treatment_for); otherwise the next pass takes it.
+                report.busy.append(f"{endpoint.name} {day.isoformat()}")
+                continue
+            with lock:
                 if _protected(lake, endpoint.name, day, target):
-                    continue  # a sync rewrote it while we waited
+                    continue  # a sync rewrote it meanwhile
                 # No suppression here: erasures remove their rows themselves.
                 policy = DayPrivacy(treatment, privacy.keyring.current, columns, None)
                 rewrite_day(lake, endpoint.name, day, policy.apply, policy.footer())

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import pyarrow as pa
 
 from cg_assets.lake import parquet_lake as lake_files
+from cg_assets.lake.locks import DayLockBusyError
 from cg_assets.lake.parquet_lake import ParquetLake
 
+LOCK_POLL_SECONDS = 1.0
 Transform = Callable[[pa.RecordBatch], pa.RecordBatch]
 
 
@@ -23,15 +26,22 @@ class Rewritten:
     rows_after: int
 
 
-@contextlib.contextmanager
-def day_lock(lake: ParquetLake, table: str, day: dt.date, holder: str) -> Iterator[None]:
-    """The lake's one-writer-per-table-day lock (ParquetLake.day_lock)."""
-    lock = getattr(lake, "day_lock", None)
-    if lock is None:  # a lake without the lock (before it landed): runs never overlap anyway
-        yield
-        return
-    with lock(table, day, holder):
-        yield
+def day_lock(
+    lake: ParquetLake, table: str, day: dt.date, holder: str, wait_seconds: float = 0.0
+) -> contextlib.ExitStack:
+    """The lake's one-writer-per-table-day lock (ParquetLake.day_lock), as a context
+    manager, waiting up to `wait_seconds` for another writer to let it go (a sync holds a
+    day for seconds); raises DayLockBusyError, naming the holder, after that."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        stack = contextlib.ExitStack()
+        try:
+            stack.enter_context(lake.day_lock(table, day, holder))
+            return stack
+        except DayLockBusyError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(LOCK_POLL_SECONDS)
 
 
 def rewrite_day(

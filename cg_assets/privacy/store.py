@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from cg_assets.lake.parquet_lake import NAMESPACE, ParquetLake, upload_whole
+from cg_assets.lake.parquet_lake import NAMESPACE, ParquetLake
 
 
 def lake_dir(lake: ParquetLake, name: str) -> str:
@@ -49,11 +49,12 @@ def put_file(lake: ParquetLake, path: str, data: bytes) -> None:
                 os.unlink(staged)
             raise
         return
+    assert lake.store is not None  # an object store: one PutObject, visible only when whole
     fd, staged = tempfile.mkstemp(prefix="cg-small-")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        upload_whole(lake.fs, staged, path)
+        lake.store.put_file(lake.store.key_of(path), staged)
     finally:
         os.unlink(staged)
 

@@ -14,7 +14,7 @@ from cg_assets.customergauge.endpoints import NON_RESPONSES
 from cg_assets.defs.assets import asset_key_for
 from cg_assets.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from cg_assets_tests.conftest import SIM_START
-from cg_assets_tests.truth import assert_day_equals_truth
+from cg_assets_tests.truth import assert_day_equals_truth, metadata_values
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
@@ -67,7 +67,7 @@ def test_a_partition_and_a_range_from_the_command_line(simulator, control, tmp_p
                 AssetRecordsFilter(asset_key=asset_key_for(NON_RESPONSES), asset_partitions=[day]),
                 limit=1,
             ).records[0]
-            assert isinstance(record.asset_materialization.metadata["cursor"].value, int)
+            assert isinstance(metadata_values(record.asset_materialization.metadata)["cursor"], int)
         runs = instance.get_run_records()
         assert len(runs) == 2  # the range was one run
 

@@ -21,7 +21,7 @@ from cg_assets.settings import LoadSettings
 from cg_assets.simulator import SimulatorControl
 from cg_assets.sync import SyncOptions, plan_day, sync_day
 from cg_assets_tests.conftest import SIM_END, SIM_START, TEST_PER_PAGE
-from cg_assets_tests.truth import assert_day_equals_truth, day_file, truth_rows
+from cg_assets_tests.truth import assert_day_equals_truth, day_file, metadata_values, truth_rows
 
 KEY = asset_key_for(NON_RESPONSES)
 DAY = dt.date(2026, 10, 2)
@@ -70,7 +70,7 @@ def latest_metadata(instance: DagsterInstance, day: dt.date) -> dict[str, Any]:
         AssetRecordsFilter(asset_key=KEY, asset_partitions=[day.isoformat()]), limit=1
     ).records
     assert records, f"no materialization for {day}"
-    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+    return metadata_values(records[0].asset_materialization.metadata)
 
 
 def file_cursor(lake_root: Path, day: dt.date) -> int:
@@ -215,7 +215,7 @@ def test_a_failing_day_does_not_stop_the_others(instance, resources, control, la
     assert_day_equals_truth(lake_root, control, SIM_START)
 
 
-def test_crash_after_write_before_metadata_is_healed_by_the_next_run(
+def test_crash_after_write_before_metadata_is_adopted_by_the_next_run(
     instance, resources, control, lake_root
 ):
     run(instance, resources)
@@ -240,7 +240,10 @@ def test_crash_after_write_before_metadata_is_healed_by_the_next_run(
     run(instance, resources)
 
     md = latest_metadata(instance, DAY)
-    assert md["fetch"] == "full" and "cursor" in md["reason"]
+    # The file is the truth: its cursor is adopted and only what came after it is fetched
+    # (one page with the 2 new records, one empty page), instead of the whole day again.
+    assert md["fetch"] == "incremental" and "adopting the file" in md["reason"]
+    assert md["api_requests"] == 2 and md["rows_added"] == 2
     assert_day_equals_truth(lake_root, control, DAY)
     staging = lake_root / "customergauge" / "_staging"
     assert [p for p in staging.rglob("*") if p.is_file()] == []

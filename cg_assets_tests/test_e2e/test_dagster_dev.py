@@ -26,7 +26,7 @@ from dagster_graphql import DagsterGraphQLClient
 from cg_assets.lake.parquet_lake import KV_CURSOR
 from cg_assets.simulator import SimulatorControl
 from cg_assets_tests.test_e2e.stack import Stack, graphql, running_stack
-from cg_assets_tests.truth import assert_day_equals_truth, day_file
+from cg_assets_tests.truth import assert_day_equals_truth, day_file, metadata_values
 
 pytestmark = pytest.mark.e2e
 
@@ -117,7 +117,7 @@ def latest_materialization(instance: DagsterInstance, day: dt.date) -> tuple[str
     ).records
     assert records, f"no materialization of {day} in the instance"
     md = records[0].asset_materialization.metadata
-    return records[0].run_id, {k: v.value for k, v in md.items()}
+    return records[0].run_id, metadata_values(md)
 
 
 def file_cursor(lake_root: Path, day: dt.date) -> Any:

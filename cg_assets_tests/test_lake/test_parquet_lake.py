@@ -68,13 +68,18 @@ def test_staging_files_live_outside_the_table_folder(tmp_path: Path):
     assert not list(tmp_path.rglob("*.tmp"))
 
 
-def test_a_crashed_runs_staging_files_are_cleared(tmp_path: Path):
+def test_a_dead_writers_staging_files_are_cleared_by_the_next_holder_of_the_day(tmp_path: Path):
     lake = ParquetLake(str(tmp_path))
-    writer = lake.day_writer("non_responses", DAY, DECODER.schema)
-    writer.write(batch(1))  # never committed nor aborted: the process "died"
-    assert list(tmp_path.rglob("*.tmp"))
-    lake.clear_staging("non_responses")
-    assert not list(tmp_path.rglob("*.tmp"))
+    other_day = DAY + dt.timedelta(days=1)
+    dead = lake.day_writer("non_responses", DAY, DECODER.schema)
+    dead.write(batch(1))  # never committed nor aborted: the process "died"
+    live = lake.day_writer("non_responses", other_day, DECODER.schema)
+    live.write(batch(2))  # another day's writer, still going
+    assert len(list(tmp_path.rglob("*.tmp"))) == 2
+    with lake.day_lock("non_responses", DAY, "run-test"):
+        pass
+    assert [p.name.split(".")[0] for p in tmp_path.rglob("*.tmp")] == [other_day.isoformat()]
+    live.abort()
 
 
 def test_large_days_are_split_into_row_groups(tmp_path: Path, monkeypatch):

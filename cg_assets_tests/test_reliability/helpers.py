@@ -20,7 +20,7 @@ from cg_assets.lake.parquet_lake import KV_CURSOR, KV_DAY
 from cg_assets.lake.schema import RecordDecoder
 from cg_assets.settings import LoadSettings
 from cg_assets.simulator import SimulatorControl
-from cg_assets_tests.truth import day_file, expected_row
+from cg_assets_tests.truth import day_file, expected_row, metadata_values
 
 KEY = asset_key_for(NON_RESPONSES)
 OP = "customergauge__non_responses"
@@ -91,7 +91,7 @@ def latest_metadata(instance: DagsterInstance, day: dt.date) -> dict[str, Any] |
     record = latest_record(instance, day)
     if record is None:
         return None
-    return {k: v.value for k, v in record.asset_materialization.metadata.items()}
+    return metadata_values(record.asset_materialization.metadata)
 
 
 def storage_id(instance: DagsterInstance, day: dt.date) -> int | None:

@@ -16,7 +16,7 @@ import pytest
 
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.simulator import SimulatorControl
-from cg_assets_tests.truth import assert_rows_equal_truth
+from cg_assets_tests.truth import assert_rows_equal_truth, metadata_values
 
 TABLE = "non_responses"
 DAY_KEY = re.compile(r"^lake/customergauge/non_responses/date=\d{4}-\d{2}-\d{2}/data\.parquet$")
@@ -130,4 +130,4 @@ def latest_metadata(instance: Any, day: Any) -> dict[str, Any]:
         limit=1,
     ).records
     assert records, f"no materialization for {day}"
-    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+    return metadata_values(records[0].asset_materialization.metadata)

@@ -23,6 +23,7 @@ from cg_assets.definitions import build_definitions
 from cg_assets.defs import sensors
 from cg_assets.defs.assets import asset_key_for, build_sync_asset
 from cg_assets.defs.automation import SETTLE_OF_TAG, SYNC_JOB_NAME
+from cg_assets.defs.day_status import unsettled_days
 from cg_assets.defs.schedules import SCHEDULE_NAME
 from cg_assets.defs.sensors import SENSOR_NAME, evaluate_settle_tick
 from cg_assets.settings import LoadSettings
@@ -32,9 +33,7 @@ KEY = asset_key_for(NON_RESPONSES)
 KEYS = [KEY]
 UTC = dt.timezone.utc
 START = dt.date(2026, 9, 1)
-SETTINGS = LoadSettings(
-    start_date=START, settle_after_hours=48, settle_max_per_tick=3, heal_lookback_days=7
-)
+SETTINGS = LoadSettings(start_date=START, settle_after_hours=48, settle_max_per_tick=3)
 
 
 def end_of(day: dt.date) -> dt.datetime:
@@ -104,20 +103,73 @@ def test_the_per_tick_cap_holds_and_the_oldest_go_first(instance):
     assert any("CG_SETTLE_MAX_PER_TICK" in note for note in tick.notes)
 
 
-def test_gaps_in_the_look_back_window_are_healed_older_ones_left_to_backfill(instance):
-    today = dt.date(2026, 10, 20)
+def test_a_hole_of_any_age_is_healed_days_before_the_first_synced_day_are_not(instance):
+    """An outage longer than any window: 7 never-synced days, 11 to 17 days old, between
+    synced days. Days before the first synced day are the user's initial load."""
+    today = dt.date(2026, 10, 30)
     now = dt.datetime.combine(today, dt.time(12), tzinfo=UTC)
-    settings = LoadSettings(
-        start_date=dt.date(2026, 10, 1), heal_lookback_days=7, settle_max_per_tick=20
-    )
-    synced = {today - dt.timedelta(days=n) for n in (0, 1, 3)}
+    settings = LoadSettings(start_date=dt.date(2026, 9, 1), settle_max_per_tick=20)
+    ago = {n: today - dt.timedelta(days=n) for n in range(40)}
+    synced = [ago[n] for n in range(18, 23)] + [ago[n] for n in range(0, 11)]
     for day in synced:
         record(instance, day, settled=day <= today - dt.timedelta(days=3))
     tick = evaluate_settle_tick(instance, KEYS, settings, now, None)
-    heal = {r.partition_key for r in tick.run_requests if r.tags["cg_assets/automation"] == "heal"}
-    window = {today - dt.timedelta(days=n) for n in range(8)}
-    assert heal == {d.isoformat() for d in window - synced}
-    assert all(dt.date.fromisoformat(p) >= today - dt.timedelta(days=7) for p in heal)
+    hole = {ago[n].isoformat() for n in range(11, 18)}
+    assert set(requested(tick, "heal")) == hole
+    assert requested(tick, "settle") == []
+    # the hole check names the same days (they are past the lag and not settled)
+    assert {d.isoformat() for d in unsettled_days(instance, KEYS, settings, now)} == hole
+
+
+def test_a_day_failing_for_months_is_retried_forever_and_blocks_no_other_day(instance):
+    """Run keys never repeat however many attempts failed (Dagster never runs a run key
+    twice), the back-off is capped, and the days after the failing one still settle even
+    when they lie beyond one tick's scan window."""
+    broken = START
+    settings = LoadSettings(start_date=START, settle_after_hours=48, settle_max_per_tick=100)
+    days = [START + dt.timedelta(days=d) for d in range(sensors.SCAN_DAYS_PER_TICK + 20)]
+    for day in days:
+        record(instance, day, settled=day != broken)
+    superseded = f"{broken.isoformat()}:"
+    first = evaluate_settle_tick(
+        instance, KEYS, settings, end_of(days[-1]) + dt.timedelta(days=3), None
+    )
+    request = next(r for r in first.run_requests if r.partition_key == broken.isoformat())
+    for _ in range(60):  # two months of failed attempts, each after the capped back-off
+        run = create_run_for_test(
+            instance, job_name=SYNC_JOB_NAME, tags=request.tags, status=DagsterRunStatus.STARTED
+        )
+        instance.report_run_failed(run)
+    keys = {
+        r.dagster_run.tags[SETTLE_OF_TAG]
+        for r in instance.get_run_records()
+        if r.dagster_run.tags.get(SETTLE_OF_TAG, "").startswith(superseded)
+    }
+    assert len(keys) == 1  # the same superseded materialization throughout
+    failed_at = dt.datetime.fromtimestamp(instance.get_run_records(limit=1)[0].end_time, UTC)
+    waiting = evaluate_settle_tick(
+        instance, KEYS, settings, failed_at + dt.timedelta(hours=1), None
+    )
+    assert broken.isoformat() not in requested(waiting)
+    assert any(f"{broken}: settle failed 60 time(s)" in n for n in waiting.notes)
+    retry = evaluate_settle_tick(
+        instance, KEYS, settings, failed_at + dt.timedelta(hours=6, minutes=1), None
+    )
+    again = [r for r in retry.run_requests if r.partition_key == broken.isoformat()]
+    assert [r.run_key.rsplit(":", 1)[1] for r in again] == ["attempt-61"]
+
+    # a day beyond the first scan window, unsettled: found by a later tick all the same
+    late = days[-1]
+    record(instance, late, settled=False)
+    now = failed_at + dt.timedelta(hours=6, minutes=1)
+    cursor = None
+    seen: set[str] = set()
+    for _ in range(3):
+        tick = evaluate_settle_tick(instance, KEYS, settings, now, cursor)
+        seen |= set(requested(tick))
+        cursor = tick.cursor
+    assert late.isoformat() in seen
+    assert "settled_through" not in json.loads(cursor)  # the watermark waits at the broken day
 
 
 def test_a_failed_settle_run_is_requested_again_after_a_back_off(instance):
@@ -134,7 +186,7 @@ def test_a_failed_settle_run_is_requested_again_after_a_back_off(instance):
     ended = instance.get_run_record_by_id(run.run_id).end_time
     failed_at = dt.datetime.fromtimestamp(ended, UTC)
     soon = evaluate_settle_tick(instance, KEYS, SETTINGS, failed_at + dt.timedelta(minutes=1), None)
-    assert requested(soon) == [] and any("backing off" in n for n in soon.notes)
+    assert requested(soon) == [] and any("next attempt after" in n for n in soon.notes)
     later = evaluate_settle_tick(
         instance, KEYS, SETTINGS, failed_at + dt.timedelta(minutes=11), None
     )
@@ -159,7 +211,7 @@ def test_days_with_a_run_in_flight_are_skipped(instance):
 
 def test_the_sensor_settles_a_real_materialization(instance, resources, control, monkeypatch):
     """Through Dagster's own sensor machinery, on a partition written by a real run."""
-    settings = LoadSettings(start_date=SIM_START, settle_after_hours=48, heal_lookback_days=0)
+    settings = LoadSettings(start_date=SIM_START, settle_after_hours=48)
     young = LoadSettings(start_date=SIM_START, settle_after_hours=8784)
     materialize(
         [build_sync_asset(NON_RESPONSES, young)],

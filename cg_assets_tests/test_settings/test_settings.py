@@ -88,7 +88,6 @@ def test_bad_run_time_settings_name_the_variable_and_what_it_accepts(env, names)
         ({"CG_AUTOMATION": "yes"}, ["CG_AUTOMATION", "on or off"]),
         ({"CG_SCHEDULE_MINUTE": "60"}, ["CG_SCHEDULE_MINUTE", "0 to 59"]),
         ({"CG_SETTLE_MAX_PER_TICK": "0"}, ["CG_SETTLE_MAX_PER_TICK"]),
-        ({"CG_HEAL_LOOKBACK_DAYS": "x"}, ["CG_HEAL_LOOKBACK_DAYS"]),
     ],
 )
 def test_bad_load_time_settings_name_the_variable_and_what_it_accepts(env, names):
