@@ -51,7 +51,7 @@ def _evaluate(
         description = "CG_PII_RETENTION_DAYS is not set: personal values are kept for ever."
     elif clear:
         description = (
-            f"{len(clear)} of {len(past)} day(s) older than {days} day(s) still hold clear "
+            f"{len(clear)} of {past} day(s) older than {days} day(s) still hold clear "
             f"personal values: {', '.join(d.isoformat() for d in clear[:SAMPLE])}. The daily "
             f"{RETENTION_JOB} job hashes them; run it now."
         )
@@ -118,7 +118,13 @@ def build_retention_job(endpoints: tuple[Endpoint, ...], settings: LoadSettings)
         rewritten = sum(len(days) for days in report.rewritten.values())
         context.log.info(
             f"Retention {report.retention_days if report.retention_days is not None else 'unset'}"
-            f" day(s): {report.days_checked} day file(s) past it, {rewritten} rewritten."
+            f" day(s): {report.days_checked} day file(s) past it, {rewritten} rewritten"
+            + (
+                f"; {len(report.busy)} held by another writer, left to that writer and the "
+                f"next pass: {', '.join(report.busy[:SAMPLE])}."
+                if report.busy
+                else "."
+            )
         )
         for endpoint in endpoints:
             key = asset_key_for(endpoint)
