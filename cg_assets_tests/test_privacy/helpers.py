@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -160,3 +161,12 @@ def personal_values(record: dict[str, Any]) -> set[str]:
 
 def truth_by_key(control: SimulatorControl, first: dt.date, last: dt.date) -> dict[int, dict]:
     return {r["number_customergauge"]: r for r in control.truth(start=first, end=last)}
+
+
+def contains_identifier(text: str, identifier: str) -> bool:
+    """Is an erasure identifier in `text`? An e-mail anywhere (any case); a number_customer
+    as a whole token, since its digits also occur by chance inside hex hashes and ids."""
+    identifier = identifier.strip().lower()
+    if "@" in identifier:
+        return identifier in text.lower()
+    return re.search(rf"(?<![0-9a-z]){re.escape(identifier)}(?![0-9a-z])", text.lower()) is not None

@@ -32,6 +32,7 @@ from cg_assets_tests.test_privacy.helpers import (
     KEY_A,
     KEY_B,
     OLD,
+    contains_identifier,
     erase_job_result,
     footer,
     independent_hmac,
@@ -168,9 +169,8 @@ def test_erasure_removes_exactly_the_listed_contacts_and_they_never_come_back(
     for run in instance.get_runs():
         stored += str(run.run_config) + str(run.tags)
         stored += "".join(str(e) for e in instance.all_logs(run.run_id))
-    lowered = stored.lower()
     for identifier in normalised:
-        assert identifier.lower() not in lowered, "an erased identifier is stored in clear"
+        assert not contains_identifier(stored, identifier), "an erased identifier is stored"
 
     # Later syncs apply the suppression list: a full refresh, then a settle, of every day.
     sync(instance, clear, FIRST, LAST, full_refresh=True)
@@ -300,4 +300,5 @@ def test_the_suppression_list_holds_hashes_only(instance, cg_resource, control, 
     table = pq.read_table(io.BytesIO(files[0].read_bytes()))
     assert table.column_names == ["subject", "kind", "key_id", "hash"]
     text = files[0].read_bytes().decode("utf-8", "replace") + str(table.to_pylist())
-    assert victim["email"] not in text and victim["number_customer"] not in text
+    assert not contains_identifier(text, victim["email"])
+    assert not contains_identifier(text, victim["number_customer"])
