@@ -85,6 +85,9 @@ def build_erasure_job(endpoints: tuple[Endpoint, ...]) -> JobDefinition:
                 "rows_removed": MetadataValue.json(report.rows_removed),
                 "total_rows_removed": MetadataValue.int(report.total_rows_removed),
                 "days_scanned": MetadataValue.int(report.days_scanned),
+                "contacts_only_under_previous_keys": MetadataValue.int(
+                    report.contacts_only_under_previous_keys
+                ),
                 "audit_file": MetadataValue.path(report.audit_file or ""),
             },
         )

@@ -132,6 +132,9 @@ class ErasureReport:
     days_scanned: int = 0
     suppression_file: str | None = None
     audit_file: str | None = None
+    # Erased contacts with no hash under the current key (only under CG_PII_PREVIOUS_KEYS):
+    # while this is above 0, the previous keys are still needed (README, rotating the key).
+    contacts_only_under_previous_keys: int = 0
 
     @property
     def total_rows_removed(self) -> int:
@@ -201,6 +204,9 @@ def erase(
             report.rows_removed.setdefault(endpoint.name, {})[day.isoformat()] = removed
             if on_day is not None:
                 on_day(endpoint.name, day, removed)
+    report.contacts_only_under_previous_keys = suppression.subjects_only_under_previous_keys(
+        keyring
+    )
     report.audit_file = write_audit(lake, report, now)
     return report
 
