@@ -204,3 +204,46 @@ def test_a_bad_privacy_setting_fails_the_run_at_its_start_naming_the_variable(
     assert "short" not in message.split("CG_PII_KEY is too short")[0]  # the value is never shown
     assert control.stats()["api_requests"] == 0
     assert day_files(lake_root) == []
+
+
+def test_the_key_never_leaves_the_environment(
+    instance, simulator, control, tmp_path, monkeypatch, capfd
+):
+    """The shipped wiring (CG_PII_KEY through dagster.EnvVar): after a hashed sync, a
+    retention pass and an erasure, the key is nowhere under DAGSTER_HOME, in the lake, in
+    run configs, the event log or the process output."""
+    from cg_assets.defs.resources import default_resources
+    from cg_assets.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+    from cg_assets_tests.test_privacy.helpers import erase_job_result, retention_job_result
+    from cg_assets_tests.test_privacy.test_erasure import everything_under
+
+    lake_root = tmp_path / "lake"
+    for name, value in {
+        "CG_CLIENT_ID": DEMO_CLIENT_ID,
+        "CG_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+        "CG_API_URL": simulator.url,
+        "CG_AUTH_URL": simulator.token_url,
+        "CG_PER_PAGE": "50",
+        "CG_LAKE_ROOT": str(lake_root),
+        "CG_PII_KEY": KEY_A,
+        "CG_PII_MODE": "hash",
+        "CG_PII_RETENTION_DAYS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    resources = default_resources()
+    sync(instance, resources, DAY)
+    assert retention_job_result(instance, resources).success
+    victim = control.truth(start=DAY, end=DAY)[0]
+    requests = tmp_path / "request.txt"
+    requests.write_text(victim["email"] + "\n")
+    assert erase_job_result(instance, resources, requests).success
+    table = pq.read_table(day_file(lake_root, DAY))
+    assert independent_hmac(KEY_A, victim["email"].lower()) not in table.column("email").to_pylist()
+
+    out, err = capfd.readouterr()
+    stored = everything_under(tmp_path / "dagster_home") + everything_under(lake_root) + out + err
+    for run in instance.get_runs():
+        stored += str(run.run_config) + "".join(str(e) for e in instance.all_logs(run.run_id))
+    # the erasure's metadata holds the victim's hash: the search reaches the event log
+    assert independent_hmac(KEY_A, victim["email"].lower()) in stored
+    assert KEY_A not in stored
