@@ -21,8 +21,16 @@ DAGSTER = str(Path(sys.executable).with_name("dagster"))
 
 
 def materialize_cli(
-    simulator, home: Path, lake: Path, *partition_args: str
+    simulator, home: Path, lake: Path, *partition_args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
+    command, default_env = materialize_command(simulator, home, lake, *partition_args)
+    env = env or default_env
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def materialize_command(
+    simulator, home: Path, lake: Path, *partition_args: str
+) -> tuple[list[str], dict[str, str]]:
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
@@ -45,7 +53,7 @@ def materialize_cli(
         "customergauge/non_responses",
         *partition_args,
     ]
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return command, env
 
 
 def test_a_partition_and_a_range_from_the_command_line(simulator, control, tmp_path):

@@ -139,6 +139,9 @@ def main() -> int:
             instance=instance,
             resources=resources,
             raise_on_error=False,
+            run_config={
+                "ops": {"customergauge__non_responses": {"config": {"full_refresh": True}}}
+            },
         )
     print(
         f"worker: success={result.success} after {time.monotonic() - started:.2f} s "

@@ -1,6 +1,8 @@
 """SIGKILL the process that materializes the asset, at seeded points of a sync, with real
 subprocesses sharing one DAGSTER_HOME; a reader scans the lake all along.
 
+Every run is a full refresh (a settled day is final and later runs skip it; how a re-run
+resumes a killed range is tested in test_lifetime), so each cycle rewrites every day.
 Kill points: from outside at a random moment while pages are being fetched, and from
 inside (see _sync_worker.py) right after a row group reached the staging file, with a
 day's new file complete but not published, right after a file is published and before

@@ -187,12 +187,14 @@ EXPECTED_ERROR = {
 }
 
 
-def failing_days(step: Step) -> list[dt.date]:
-    if step.permanent is None:
+def failing_days(step: Step, fetched: list[dt.date]) -> list[dt.date]:
+    """The days a permanent fault fails: only days the run fetches meet it (a settled day
+    is skipped without a request)."""
+    if step.permanent is None or not fetched:
         return []
     if step.permanent == "revoked":
-        return DAYS[step.first : step.last + 1]
-    return [DAYS[step.first]]  # the first request of the run meets the fault
+        return fetched
+    return fetched[:1]  # the first request of the run meets the fault
 
 
 def mutate(control: SimulatorControl, mutations: list[tuple[str, int, int]]) -> None:
@@ -228,6 +230,8 @@ def check_scenario(
         "lake": LakeResource(root=str(lake_root)),
     }
     model: dict[dt.date, dict[int, dict[str, Any]] | None] = {day: None for day in DAYS}
+    # A settled day is final: later runs skip it (no request) unless they are full refreshes.
+    settled: dict[dt.date, bool] = {day: False for day in DAYS}
 
     for number, step in enumerate(scenario.steps, 1):
         where = f"step {number} ({step.mode} {step.first}..{step.last}, {step.permanent})"
@@ -259,7 +263,12 @@ def check_scenario(
         )
         control.clear_faults()
 
-        failed = failing_days(step)
+        fetched = [
+            day
+            for day in DAYS[step.first : step.last + 1]
+            if step.mode == "full-refresh" or not settled[day]
+        ]
+        failed = failing_days(step, fetched)
         if failed:
             assert not result.success, f"{where}: the run should have failed"
             text = failure_text(result)
@@ -274,6 +283,11 @@ def check_scenario(
         for day in DAYS[step.first : step.last + 1]:
             if day in failed:
                 continue
+            if day not in fetched:  # skipped: the file and its materialization stay as they were
+                assert file_bytes(lake_root, day) == before_bytes[day], f"{where}: {day} changed"
+                assert storage_id(instance, day) == before_ids[day], f"{where}: {day} recorded"
+                continue
+            settled[day] = step.mode == "settle"
             full = step.mode != "catch-up" or model[day] is None
             now = truth(control, day)
             if full:

@@ -1,21 +1,25 @@
 """The Parquet lake on an S3-compatible server (moto, over loopback HTTP): settings, one PUT
-per change, and no partial object ever, whatever fails during an upload."""
+per change, no partial object ever, whatever fails during an upload, and the writer lease."""
 
 from __future__ import annotations
 
 import datetime as dt
-import gc
+import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 import pyarrow.parquet as pq
 import pytest
+from moto.core.exceptions import ServiceException
 from moto.s3.exceptions import AccessForbidden
 
 from cg_assets.defs.resources import LakeResource
-from cg_assets.lake import parquet_lake
+from cg_assets.lake import locks, parquet_lake
+from cg_assets.lake.locks import DayLockBusyError, LeaseLostError
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.settings import SettingsError
 from cg_assets_tests.test_scale_out.conftest import ROOT
@@ -23,7 +27,6 @@ from cg_assets_tests.test_scale_out.s3_checks import S3Calls, check_reader_view
 from cg_assets_tests.test_scale_out.s3_child import (
     DAY,
     DAY_KEY,
-    FAILED_AS_INJECTED,
     LARGE,
     PART,
     SCHEMA,
@@ -32,6 +35,15 @@ from cg_assets_tests.test_scale_out.s3_child import (
     day_table,
     write_day,
 )
+
+
+class InternalError(ServiceException):
+    code = "InternalError"
+    message = "injected: a transient server error"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.code = 500
 
 
 def run_child(*args: str) -> str:
@@ -90,80 +102,145 @@ def test_a_small_day_is_replaced_by_exactly_one_put_and_stages_locally(s3, monke
     assert check_reader_view(s3) == 70
 
 
-def test_a_large_day_appears_only_when_its_last_part_is_in(s3, monkeypatch):
+def test_a_large_day_is_one_put_and_appears_only_once_it_is_complete(s3, monkeypatch):
     calls = S3Calls(monkeypatch)
     lake = ParquetLake(s3.root)
     write_day(lake, day_table(*SMALL))
     old = s3.get(DAY_KEY)
     seen_mid_upload: list[bytes] = []
 
-    def mid_upload(bucket_name, multipart_id, part_id, value):
-        if part_id == 2:  # part 1 is in: what does a reader see now?
-            assert check_reader_view(s3) == SMALL[1]
-            seen_mid_upload.append(s3.get(DAY_KEY))
+    def mid_upload(*args, **kwargs):
+        # the whole body has reached the server; the object is not replaced yet
+        assert check_reader_view(s3) == SMALL[1]
+        seen_mid_upload.append(s3.get(DAY_KEY))
 
-    with calls.hook("upload_part", mid_upload):
+    with calls.hook("put_object", mid_upload):
         write_day(lake, day_table(*LARGE))
     assert seen_mid_upload == [old]
-    assert calls.counts["create_multipart_upload"] == 1 and calls.counts["upload_part"] >= 3
+    assert calls.counts["create_multipart_upload"] == 0 and calls.counts["put_object"] == 2
     assert s3.keys() == [DAY_KEY] and check_reader_view(s3) == LARGE[1]
     assert len(s3.get(DAY_KEY)) > 2 * PART
 
 
-def test_a_part_failing_mid_upload_publishes_nothing(s3, monkeypatch):
+def test_a_refused_put_publishes_nothing_and_the_next_write_goes_through(s3, monkeypatch):
     calls = S3Calls(monkeypatch)
     lake = ParquetLake(s3.root)
     write_day(lake, day_table(*SMALL))
     old = s3.get(DAY_KEY)
+    refused: list[int] = []
 
-    def fail_part_2(bucket_name, multipart_id, part_id, value):
-        if part_id == 2:
-            raise AccessForbidden("injected: part 2 refused")
+    def refuse_only_the_first(*args, **kwargs):
+        if not refused:
+            refused.append(1)
+            raise AccessForbidden("injected: PUT refused")
 
-    with calls.hook("upload_part", fail_part_2), pytest.raises(OSError, match="injected"):
-        write_day(lake, day_table(*LARGE))
-    gc.collect()
-    assert calls.counts["complete_multipart_upload"] == 0
-    assert s3.keys() == [DAY_KEY] and s3.get(DAY_KEY) == old
-    # the unfinished upload is invisible to readers; a lifecycle rule removes it
-    assert len(s3.client.list_multipart_uploads(Bucket=s3.name).get("Uploads", [])) == 1
+    with calls.hook("put_object", refuse_only_the_first):
+        with pytest.raises(OSError, match="injected"):
+            write_day(lake, day_table(500, 70))
+        assert s3.keys() == [DAY_KEY] and s3.get(DAY_KEY) == old
+        assert not [p for p in os.listdir(tempfile.gettempdir()) if p.endswith(".parquet.tmp")]
+        write_day(lake, day_table(500, 70))  # the store accepts the next PUT
+    assert check_reader_view(s3) == 70
 
 
-def test_a_failing_single_put_publishes_nothing(s3, monkeypatch):
+def test_a_transient_error_on_the_first_put_is_retried_and_published_once(s3, monkeypatch):
+    calls = S3Calls(monkeypatch)
+    lake = ParquetLake(s3.root)
+    failures: list[int] = []
+
+    def fail_once(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise InternalError()
+
+    with calls.hook("put_object", fail_once):
+        write_day(lake, day_table(*SMALL))
+    assert calls.counts["put_object"] == 2  # the refused PUT and its retry: the same object
+    assert s3.keys() == [DAY_KEY] and check_reader_view(s3) == SMALL[1]
+
+
+def test_a_writer_killed_mid_upload_publishes_nothing(s3, monkeypatch):
+    """The writer process dies (SIGKILL) while its PUT is in flight: the store never
+    publishes a PUT whose request did not complete, so readers keep the old day."""
     calls = S3Calls(monkeypatch)
     lake = ParquetLake(s3.root)
     write_day(lake, day_table(*SMALL))
     old = s3.get(DAY_KEY)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "cg_assets_tests.test_scale_out.s3_child", "write", s3.root],
+        cwd=ROOT,
+        env=env,
+    )
 
-    def refuse(*args, **kwargs):
-        raise AccessForbidden("injected: PUT refused")
+    def kill_the_writer(*args, **kwargs):
+        child.kill()
+        child.wait(timeout=30)
+        raise ConnectionError("injected: the writer died mid-upload")
 
-    with calls.hook("put_object", refuse), pytest.raises(OSError, match="injected"):
-        write_day(lake, day_table(500, 70))
-    gc.collect()
+    with calls.hook("put_object", kill_the_writer):
+        child.wait(timeout=120)
+    assert child.returncode == -signal.SIGKILL
     assert s3.keys() == [DAY_KEY] and s3.get(DAY_KEY) == old
+    assert s3.client.list_multipart_uploads(Bucket=s3.name).get("Uploads", []) == []
 
 
-@pytest.mark.parametrize("size", ["small", "large"], ids=["single-put", "multipart"])
-def test_a_writer_failing_mid_upload_publishes_nothing_even_once_the_process_ends(s3, size):
-    """The upload fails after the store got half the file (for a large file: a whole part);
-    the process then ends normally, releasing everything, and still nothing is published."""
+# -- the writer lease ---------------------------------------------------------------------
+
+LEASE_KEY = f"lake/customergauge/_locks/{TABLE}/date={DAY.isoformat()}.lease"
+
+
+def test_a_second_writer_of_a_day_fails_at_once_naming_the_first(s3):
+    first, second = ParquetLake(s3.root), ParquetLake(s3.root)
+    with first.day_lock(TABLE, DAY, "run aaaa"):
+        assert s3.keys("lake/customergauge/_locks/") == [LEASE_KEY]
+        with pytest.raises(DayLockBusyError, match="run aaaa"):
+            with second.day_lock(TABLE, DAY, "run bbbb"):
+                pass
+        # another day is free
+        with second.day_lock(TABLE, DAY + dt.timedelta(days=1), "run bbbb"):
+            pass
+    assert s3.keys("lake/customergauge/_locks/") == []  # released
+    with second.day_lock(TABLE, DAY, "run bbbb"):
+        pass
+
+
+def test_a_dead_writers_lease_expires_and_is_taken_over(s3):
+    expired = {"holder": "run dead", "pid": 1, "host": "gone", "expires_at": time.time() - 1}
+    s3.client.put_object(Bucket=s3.name, Key=LEASE_KEY, Body=json.dumps(expired).encode())
+    lake = ParquetLake(s3.root)
+    with lake.day_lock(TABLE, DAY, "run next"):
+        held = json.loads(s3.get(LEASE_KEY))
+        assert held["holder"] == "run next" and held["expires_at"] > time.time()
+        write_day(lake, day_table(*SMALL))
+    assert check_reader_view(s3) == SMALL[1]
+
+
+def test_a_live_lease_is_renewed_and_a_lost_lease_publishes_nothing(s3, monkeypatch):
+    monkeypatch.setattr(locks, "LEASE_RENEW_SECONDS", 0.2)
     lake = ParquetLake(s3.root)
     write_day(lake, day_table(*SMALL))
     old = s3.get(DAY_KEY)
-    assert FAILED_AS_INJECTED in run_child("fail-mid-upload", s3.root, size)
-    assert s3.keys() == [DAY_KEY] and s3.get(DAY_KEY) == old
-    uploads = s3.client.list_multipart_uploads(Bucket=s3.name).get("Uploads", [])
-    assert len(uploads) == (1 if size == "large" else 0)  # invisible; a lifecycle rule ends it
-
-
-def test_the_hazard_is_real_a_half_written_stream_is_published_when_dropped(s3):
-    """Why upload_whole abandons a failed stream instead of closing or dropping it: pyarrow
-    completes the upload with whatever the stream holds when it is closed, and its
-    destructor closes it. If this changes in a later pyarrow, the test above still holds."""
-    run_child("drop-half-written-stream", s3.root)
-    assert s3.keys("lake/half-written") == ["lake/half-written"]
-    assert len(s3.get("lake/half-written")) == PART + 1000
+    with lake.day_lock(TABLE, DAY, "run slow"):
+        before = json.loads(s3.get(LEASE_KEY))["expires_at"]
+        deadline = time.monotonic() + 20
+        while json.loads(s3.get(LEASE_KEY))["expires_at"] == before:
+            assert time.monotonic() < deadline, "the lease was never renewed"
+            time.sleep(0.05)
+        # someone takes the lease over (as if this writer had been silent past its expiry)
+        thief = {"holder": "run thief", "expires_at": time.time() + 600}
+        s3.client.put_object(Bucket=s3.name, Key=LEASE_KEY, Body=json.dumps(thief).encode())
+        deadline = time.monotonic() + 20
+        with pytest.raises(LeaseLostError, match="taken over"):
+            while True:
+                assert time.monotonic() < deadline, "the lost lease was never noticed"
+                with lake.day_writer(TABLE, DAY, SCHEMA) as writer:
+                    writer.write(day_table(500, 70))
+                    writer.commit({"cg_assets.cursor": "2"})
+                old = s3.get(DAY_KEY)  # published before the renewer saw the takeover
+                time.sleep(0.05)
+    assert s3.get(DAY_KEY) == old
+    assert json.loads(s3.get(LEASE_KEY))["holder"] == "run thief"  # not deleted on release
 
 
 def test_a_missing_bucket_fails_the_run_at_its_start_naming_cg_lake_root(s3):
