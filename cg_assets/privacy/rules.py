@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Literal
 
@@ -105,6 +106,7 @@ def words(name: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(name)]
 
 
+@functools.lru_cache(maxsize=4096)  # extras repeat the same few keys on every record
 def personal_key(name: str) -> PiiKind | None:
     """The kind of personal data a field named `name` holds, or None if the name says none."""
     parts = words(name)
