@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.privacy import store
 from cg_assets.privacy.hashing import Keyring
-from cg_assets.privacy.policy import DayPrivacy, PersonalColumns, _EndpointLike
+from cg_assets.privacy.policy import DayPrivacy, EndpointLike, PersonalColumns
 from cg_assets.privacy.rewrite import day_lock, rewrite_day
 from cg_assets.privacy.suppression import (
     Entry,
@@ -156,7 +156,7 @@ class ErasureReport:
 
 def erase(
     lake: ParquetLake,
-    endpoints: Sequence[_EndpointLike],
+    endpoints: Sequence[EndpointLike],
     keyring: Keyring,
     identifiers: Sequence[HashedIdentifier],
     holder: str,

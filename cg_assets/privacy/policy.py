@@ -39,14 +39,14 @@ KV_PII_KEY_ID = "cg_assets.pii_key_id"  # the id of the key that made its hashes
 CUSTOMER_NUMBER_COLUMN = "number_customer"
 
 
-class _ColumnLike(Protocol):
+class ColumnLike(Protocol):
     name: str
     personal: bool
 
 
-class _EndpointLike(Protocol):
+class EndpointLike(Protocol):
     name: str
-    columns: Sequence[_ColumnLike]
+    columns: Sequence[ColumnLike]
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class PersonalColumns:
     customer_numbers: tuple[str, ...]
 
     @classmethod
-    def of(cls, endpoint: _EndpointLike) -> PersonalColumns:
+    def of(cls, endpoint: EndpointLike) -> PersonalColumns:
         personal = tuple((c.name, kind_of_name(c.name)) for c in endpoint.columns if c.personal)
         return cls(
             personal=personal,
@@ -168,7 +168,7 @@ class LakePrivacy:
     def retention_treatment(self) -> Treatment:
         return "drop" if self.settings.mode == "drop" else "hash"
 
-    def for_day(self, endpoint: _EndpointLike, day: dt.date, timezone: str) -> DayPrivacy:
+    def for_day(self, endpoint: EndpointLike, day: dt.date, timezone: str) -> DayPrivacy:
         """Call with the table day's writer lock held: the list is re-read here, so an
         erasure that finished a moment ago applies to this write."""
         self.suppression.refresh()
@@ -185,7 +185,7 @@ class LakePrivacy:
 class _NoPrivacy:
     """sync_day without a policy (benchmarks, old callers): writes what it fetched."""
 
-    def for_day(self, endpoint: _EndpointLike, day: dt.date, timezone: str) -> DayPrivacy:
+    def for_day(self, endpoint: EndpointLike, day: dt.date, timezone: str) -> DayPrivacy:
         return DayPrivacy("keep", None, PersonalColumns.of(endpoint), None)
 
 

@@ -21,9 +21,9 @@ from cg_assets.privacy.policy import (
     PROTECTION,
     STATE_OF,
     DayPrivacy,
+    EndpointLike,
     LakePrivacy,
     PersonalColumns,
-    _EndpointLike,
     file_pii_state,
 )
 from cg_assets.privacy.rewrite import day_lock, rewrite_day
@@ -44,7 +44,7 @@ def cutoff_day(privacy: LakePrivacy, today: dt.date) -> dt.date | None:
 
 
 def findings(
-    lake: ParquetLake, endpoint: _EndpointLike, privacy: LakePrivacy, today: dt.date
+    lake: ParquetLake, endpoint: EndpointLike, privacy: LakePrivacy, today: dt.date
 ) -> tuple[int, list[dt.date]]:
     """(days past retention, those whose file still holds clear personal values)."""
     cutoff = cutoff_day(privacy, today)
@@ -57,7 +57,7 @@ def findings(
 
 def retention_pass(
     lake: ParquetLake,
-    endpoints: Sequence[_EndpointLike],
+    endpoints: Sequence[EndpointLike],
     privacy: LakePrivacy,
     today: dt.date,
     holder: str,
