@@ -32,6 +32,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from cg_assets import clock
 from cg_assets.customergauge.endpoints import Endpoint
 from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.defs import checks
@@ -201,7 +202,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                 with parquet_lake.day_lock(endpoint.name, day, holder):
                     plan = plan_day(
                         day,
-                        now=dt.datetime.now(dt.timezone.utc),
+                        now=clock.utc_now(),
                         options=options,
                         full_refresh=config.full_refresh,
                         stored=stored_state(context.instance, key, day.isoformat()),
@@ -254,9 +255,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         yield from checks.run_inline_checks(
             key, endpoint, parquet_lake, written, settings.date_field, api_out_of_day
         )
-        yield checks.hole_check_result(
-            context.instance, key, settings, dt.datetime.now(dt.timezone.utc)
-        )
+        yield checks.hole_check_result(context.instance, key, settings, clock.utc_now())
         if failed:
             raise Failure(
                 description=f"{len(failed)} of {len(days)} day(s) failed: "

@@ -27,6 +27,7 @@ from dagster import (
     op,
 )
 
+from cg_assets import clock
 from cg_assets.customergauge.endpoints import Endpoint
 from cg_assets.defs.assets import LAKE_POOL, LAKE_WRITER_TAG, asset_key_for
 from cg_assets.defs.automation import schedule_status
@@ -77,7 +78,7 @@ def build_retention_check(endpoint: Endpoint, settings: LoadSettings) -> AssetsD
     )
     def _retention(context: AssetCheckExecutionContext, lake: LakeResource) -> AssetCheckResult:
         parquet_lake = lake.get_lake()
-        today = dt.datetime.now(settings.tz).date()
+        today = clock.utc_now().astimezone(settings.tz).date()
         passed, description, metadata = _evaluate(
             key, endpoint, parquet_lake, lake.get_privacy(parquet_lake), today
         )
@@ -100,7 +101,7 @@ def build_retention_job(endpoints: tuple[Endpoint, ...], settings: LoadSettings)
     def apply_pii_retention(context: OpExecutionContext, lake: LakeResource) -> None:
         parquet_lake = lake.get_lake()
         privacy = lake.get_privacy(parquet_lake)
-        today = dt.datetime.now(settings.tz).date()
+        today = clock.utc_now().astimezone(settings.tz).date()
 
         def observed(table: str, day: dt.date, state: str) -> None:
             endpoint = next(e for e in endpoints if e.name == table)

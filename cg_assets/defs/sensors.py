@@ -19,8 +19,8 @@ wrapping around, so a day that keeps failing neither holds the watermark's windo
 nor hides the days after it.
 
 A tick asks for at most CG_SETTLE_MAX_PER_TICK runs, oldest day first. A day whose last
-attempt failed waits before the next one (10 min, doubling, at most 6 h) and is retried
-forever: the run key carries the attempt number, counted without limit, because Dagster
+attempt failed waits before the next one (10 min, doubling, at most 6 h, counted from when
+the attempt was requested) and is retried forever: the run key carries the attempt number, counted without limit, because Dagster
 never runs a run key twice. The tick log names each failing day and its last error.
 """
 
@@ -43,6 +43,7 @@ from dagster import (
     sensor,
 )
 
+from cg_assets import clock
 from cg_assets.defs.assets import LAKE_WRITER_TAG
 from cg_assets.defs.automation import (
     AUTOMATION_TAG,
@@ -65,6 +66,9 @@ SCAN_DAYS_PER_TICK = 62
 RETRY_BACKOFF_FIRST = dt.timedelta(minutes=10)
 RETRY_BACKOFF_MAX = dt.timedelta(hours=6)
 ERROR_EXCERPT = 300
+# When the sensor asked for an attempt: the back-off counts from there (the run's own
+# end time is wall-clock, which simulated-time tests cannot move).
+REQUESTED_AT_TAG = "cg_assets/requested_at"
 ENDED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
 
 
@@ -76,7 +80,7 @@ class SettleTick:
 
 
 def now_in(settings: LoadSettings) -> dt.datetime:
-    return dt.datetime.now(settings.tz)
+    return clock.utc_now().astimezone(settings.tz)
 
 
 @dataclass(frozen=True)
@@ -97,11 +101,12 @@ def _previous_attempts(instance: DagsterInstance, settle_of: str) -> _Attempts:
     last = instance.get_run_records(filters=filters, limit=1)[0]
     status = last.dagster_run.status
     going = status not in ENDED
-    last_end = (
-        dt.datetime.fromtimestamp(last.end_time, dt.timezone.utc)
-        if not going and last.end_time is not None
-        else None
-    )
+    requested_at = last.dagster_run.tags.get(REQUESTED_AT_TAG)
+    last_end = None
+    if not going and requested_at:
+        last_end = dt.datetime.fromisoformat(requested_at)
+    elif not going and last.end_time is not None:
+        last_end = dt.datetime.fromtimestamp(last.end_time, dt.timezone.utc)
     return _Attempts(
         count, last_end, going, last.dagster_run.run_id, status == DagsterRunStatus.FAILURE
     )
@@ -230,7 +235,12 @@ def _request(
     return RunRequest(
         run_key=f"{kind}:{settle_of}:attempt-{attempts.count + 1}",
         partition_key=day.isoformat(),
-        tags={AUTOMATION_TAG: kind, SETTLE_OF_TAG: settle_of, LAKE_WRITER_TAG: "customergauge"},
+        tags={
+            AUTOMATION_TAG: kind,
+            SETTLE_OF_TAG: settle_of,
+            LAKE_WRITER_TAG: "customergauge",
+            REQUESTED_AT_TAG: now.astimezone(dt.timezone.utc).isoformat(timespec="seconds"),
+        },
     )
 
 

@@ -23,6 +23,7 @@ from typing import Literal, Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cg_assets import clock
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.lake.schema import EXTRA_FIELDS_COLUMN
 from cg_assets.privacy.hashing import Keyring, PiiKey
@@ -173,7 +174,7 @@ class LakePrivacy:
         erasure that finished a moment ago applies to this write."""
         self.suppression.refresh()
         self.validate()
-        today = dt.datetime.now(zoneinfo.ZoneInfo(timezone)).date()
+        today = clock.utc_now().astimezone(zoneinfo.ZoneInfo(timezone)).date()
         return DayPrivacy(
             self.treatment_for(day, today),
             self.keyring.current,

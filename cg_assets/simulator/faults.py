@@ -7,10 +7,11 @@ endpoint; or "token": the token endpoint).
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 TARGET_API = "api"
@@ -143,12 +144,15 @@ class SimConfig:
     # records carry fields the sync does not declare, holding the contact's personal data
     # (e-mail, phone, name at several depths), in API pages and in the truth alike
     extra_personal_fields: bool = False
+    # Days (YYYY-MM-DD) whose pages break the contract (a malformed date) until repaired:
+    # a day that fails every run for as long as it stays in this list.
+    broken_days: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def copy(self) -> SimConfig:
-        return SimConfig(**self.as_dict())
+        return SimConfig(**{**self.as_dict(), "broken_days": list(self.broken_days)})
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Merge a partial config (validated as a whole first); ValueError when wrong."""
@@ -164,6 +168,11 @@ class SimConfig:
         for name in ("omit_expires_in", "revoked", "extra_personal_fields"):
             if not isinstance(merged[name], bool):
                 raise ValueError(f"config {name!r} must be true or false")
+        broken = merged["broken_days"]
+        if not isinstance(broken, list) or not all(isinstance(d, str) for d in broken):
+            raise ValueError("config 'broken_days' must be a list of YYYY-MM-DD strings")
+        for day in broken:
+            dt.date.fromisoformat(day)  # ValueError names the bad day
         for name, value in merged.items():
             setattr(self, name, value)
 

@@ -579,6 +579,9 @@ class SimulatorServer:
             parts = [with_personal_extras(part) for part in parts]
         sent_cursor = q.cursor if q.cursor is not None else 0
         next_cursor = last_pk if last_pk is not None else sent_cursor
+        if kind is None and parts and q.start is not None:
+            if q.start.isoformat() in config.broken_days:
+                kind = flt.BAD_DATE  # a persistently broken day (config broken_days)
         if kind in flt.CONTRACT_KINDS:
             body = self._break_contract(kind, dataset, q, parts, next_cursor, sent_cursor)
         else:

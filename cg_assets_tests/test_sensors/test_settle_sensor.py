@@ -146,7 +146,8 @@ def test_a_day_failing_for_months_is_retried_forever_and_blocks_no_other_day(ins
         if r.dagster_run.tags.get(SETTLE_OF_TAG, "").startswith(superseded)
     }
     assert len(keys) == 1  # the same superseded materialization throughout
-    failed_at = dt.datetime.fromtimestamp(instance.get_run_records(limit=1)[0].end_time, UTC)
+    # the back-off counts from when the sensor asked for the attempt
+    failed_at = dt.datetime.fromisoformat(request.tags[sensors.REQUESTED_AT_TAG])
     waiting = evaluate_settle_tick(
         instance, KEYS, settings, failed_at + dt.timedelta(hours=1), None
     )
@@ -183,8 +184,8 @@ def test_a_failed_settle_run_is_requested_again_after_a_back_off(instance):
     )
     assert requested(evaluate_settle_tick(instance, KEYS, SETTINGS, now, None)) == []  # still going
     instance.report_run_failed(run)
-    ended = instance.get_run_record_by_id(run.run_id).end_time
-    failed_at = dt.datetime.fromtimestamp(ended, UTC)
+    failed_at = dt.datetime.fromisoformat(first.tags[sensors.REQUESTED_AT_TAG])
+    assert failed_at == now
     soon = evaluate_settle_tick(instance, KEYS, SETTINGS, failed_at + dt.timedelta(minutes=1), None)
     assert requested(soon) == [] and any("next attempt after" in n for n in soon.notes)
     later = evaluate_settle_tick(
