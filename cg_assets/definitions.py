@@ -9,6 +9,12 @@ from cg_assets.defs.checks import build_freshness_check
 from cg_assets.defs.funnel import build_funnel_asset, build_funnel_sensor
 from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY, LakeFrameIOManager
 from cg_assets.defs.partitions import daily_partitions
+from cg_assets.defs.privacy_erasure import build_erasure_job
+from cg_assets.defs.privacy_retention import (
+    build_retention_check,
+    build_retention_job,
+    build_retention_schedule,
+)
 from cg_assets.defs.resources import default_resources
 from cg_assets.defs.schedules import build_catch_up_schedule
 from cg_assets.defs.sensors import build_settle_sensor
@@ -18,11 +24,16 @@ from cg_assets.settings import LoadSettings
 def build_definitions(settings: LoadSettings) -> Definitions:
     keys = [asset_key_for(e) for e in ENDPOINTS]
     job = build_sync_job(keys, daily_partitions(settings))
+    retention_job = build_retention_job(ENDPOINTS, settings)
     return Definitions(
         assets=[*(build_sync_asset(e, settings) for e in ENDPOINTS), build_funnel_asset(settings)],
-        asset_checks=[build_freshness_check(key, settings) for key in keys],
-        jobs=[job],
-        schedules=[build_catch_up_schedule(job, keys, settings)],
+        asset_checks=[build_freshness_check(key, settings) for key in keys]
+        + [build_retention_check(e, settings) for e in ENDPOINTS],
+        jobs=[job, retention_job, build_erasure_job(ENDPOINTS)],
+        schedules=[
+            build_catch_up_schedule(job, keys, settings),
+            build_retention_schedule(retention_job, settings),
+        ],
         sensors=[build_settle_sensor(keys, settings), build_funnel_sensor(settings)],
         # Downstream assets (the funnel, a user's own) read and write the lake as polars frames.
         resources={**default_resources(), LAKE_IO_MANAGER_KEY: LakeFrameIOManager()},

@@ -335,3 +335,37 @@ def lake_root_from_env(env: Mapping[str, str] | None = None) -> str:
     """CG_LAKE_ROOT, read when a run starts: a local path or a pyarrow filesystem URI."""
     env = os.environ if env is None else env
     return _raw(env, "CG_LAKE_ROOT") or DEFAULT_LAKE_ROOT
+
+
+# --- personal data (run time; the key itself comes through dagster.EnvVar) -------------
+
+PII_MODES = ("keep", "hash", "drop")
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    """Read when a run starts: what the lake keeps of personal data, and for how long."""
+
+    mode: str = "keep"
+    retention_days: int | None = None  # None: clear values are kept for ever
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PrivacySettings:
+        env = os.environ if env is None else env
+        return cls(
+            mode=_parse(
+                env,
+                "CG_PII_MODE",
+                cls.mode,
+                _choice(*PII_MODES),
+                "keep (personal columns in clear), hash (HMAC-SHA256 under CG_PII_KEY) or drop "
+                "(personal columns all null)",
+            ),
+            retention_days=_parse(
+                env,
+                "CG_PII_RETENTION_DAYS",
+                None,
+                _int_in(0, 36600),
+                "a whole number of days from 0 to 36600, or unset to keep clear values for ever",
+            ),
+        )

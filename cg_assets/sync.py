@@ -37,6 +37,8 @@ from cg_assets.lake import parquet_lake as lake_files
 from cg_assets.lake.cursor_codec import encode_cursor
 from cg_assets.lake.parquet_lake import DayFileState, ParquetLake
 from cg_assets.lake.schema import SCHEMA_VERSION, RecordDecoder, in_day_mask
+from cg_assets.privacy.policy import NO_PRIVACY, LakePrivacy, file_pii_state
+from cg_assets.privacy.store import day_footer
 
 Mode = Literal["catch-up", "settle", "full-refresh", "skip", "adopt"]
 T = TypeVar("T")
@@ -106,6 +108,8 @@ class DayResult:
     seconds: float
     extra_fields_rows: int = 0
     notes: list[str] = field(default_factory=list)
+    pii: str = "clear"  # what the day file's personal columns hold: clear | hashed | dropped
+    suppressed_rows: int = 0  # rows of erased contacts not written (the suppression list)
 
 
 def day_end(day: dt.date, timezone: str) -> dt.datetime:
@@ -237,6 +241,7 @@ def adopt_day(lake: ParquetLake, endpoint: Endpoint, day: dt.date, plan: DayPlan
         preview=out.preview,
         stats=ClientStats(),
         seconds=time.perf_counter() - started,
+        pii=file_pii_state(day_footer(lake, endpoint.name, day)),
     )
 
 
@@ -247,11 +252,12 @@ def sync_day(
     day: dt.date,
     plan: DayPlan,
     options: SyncOptions,
+    privacy: LakePrivacy | None = None,
 ) -> DayResult:
     started = time.perf_counter()
     before = client.stats.snapshot()
     decoder = endpoint.decoder()
-    day_sync = _DaySync(client, lake, endpoint, decoder, day, plan, options)
+    day_sync = _DaySync(client, lake, endpoint, decoder, day, plan, options, privacy)
     result = day_sync.run_full() if plan.full_fetch else day_sync.run_catch_up()
     result.stats = client.stats.since(before)
     result.seconds = time.perf_counter() - started
@@ -268,9 +274,12 @@ class _DaySync:
         day: dt.date,
         plan: DayPlan,
         options: SyncOptions,
+        privacy: LakePrivacy | None = None,
     ) -> None:
         self.client, self.lake, self.endpoint, self.decoder = client, lake, endpoint, decoder
         self.day, self.plan, self.options = day, plan, options
+        # Personal data policy and suppression list, applied to every batch before it is written.
+        self.privacy = (privacy or NO_PRIVACY).for_day(endpoint, day, options.timezone)
         self.key = endpoint.key
         self.cursor: Cursor | None = plan.cursor
         self.out_of_day = 0
@@ -357,6 +366,7 @@ class _DaySync:
                         changed += 1
                 if not all(keep):
                     batch = batch.filter(pa.array(keep))
+                batch = self.privacy.apply(batch)
                 writer.write(batch)
                 out.observe(batch)
                 if self.page_was_short:
@@ -374,6 +384,7 @@ class _DaySync:
         new_batches = list(self._batches())
         new = pa.Table.from_batches(new_batches, schema=self.decoder.schema)
         new, duplicates = _dedupe_keep_last(new, self.key)
+        new = self.privacy.apply(new)
         out = _Output(self.endpoint)
         if new.num_rows == 0 and self.cursor == self.plan.cursor:
             # Nothing new: leave the file alone; its footer already names this cursor.
@@ -396,6 +407,7 @@ class _DaySync:
                                 old.filter(replaced), new, self.key, self.endpoint.status_column
                             )
                             old = old.filter(pc.invert(replaced))
+                        old = self.privacy.apply(old)
                         writer.write(old)
                         out.observe(old)
             added = new.num_rows - replaced_rows
@@ -415,6 +427,7 @@ class _DaySync:
             lake_files.KV_SCHEMA_VERSION: SCHEMA_VERSION,
             lake_files.KV_SETTLED: "true" if self.plan.final else "false",
             lake_files.KV_SYNCED_AT: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            **self.privacy.footer(),
         }
 
     def _result(
@@ -447,6 +460,10 @@ class _DaySync:
             stats=ClientStats(),
             seconds=0.0,
             extra_fields_rows=self.extra_fields_rows,
+            pii=self.privacy.state
+            if rewritten
+            else file_pii_state(day_footer(self.lake, self.endpoint.name, self.day)),
+            suppressed_rows=self.privacy.suppressed_rows,
         )
 
 

@@ -123,6 +123,8 @@ def result_metadata(result: DayResult, options: SyncOptions) -> dict[str, Any]:
         "date_field": MetadataValue.text(options.date_field),
         "timezone": MetadataValue.text(options.timezone),
         "preview": MetadataValue.md(_preview_markdown(result.preview)),
+        "pii": MetadataValue.text(result.pii),
+        "suppressed_rows": MetadataValue.int(result.suppressed_rows),
     }
     return md
 
@@ -191,6 +193,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         customergauge.validate()
         parquet_lake = lake.get_lake()
         holder = f"run {context.run_id} ({endpoint.name})"
+        privacy = lake.get_privacy(parquet_lake)
         days = [dt.date.fromisoformat(p) for p in context.partition_keys]
         failed: dict[str, str] = {}
         recorded: list[str] = []
@@ -211,7 +214,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                     )
                     if not plan.fetches:
                         return adopt_day(parquet_lake, endpoint, day, plan)
-                    return sync_day(client, parquet_lake, endpoint, day, plan, options)
+                    return sync_day(client, parquet_lake, endpoint, day, plan, options, privacy)
 
             def record(day: dt.date, result: DayResult | None, error: BaseException | None) -> None:
                 partition = day.isoformat()

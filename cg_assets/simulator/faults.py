@@ -141,6 +141,9 @@ class SimConfig:
     token_ttl_seconds: float = 3600.0
     omit_expires_in: bool = False
     revoked: bool = False  # the token endpoint refuses the credentials
+    # records carry fields the sync does not declare, holding the contact's personal data
+    # (e-mail, phone, name at several depths), in API pages and in the truth alike
+    extra_personal_fields: bool = False
     # Days (YYYY-MM-DD) whose pages break the contract (a malformed date) until repaired:
     # a day that fails every run for as long as it stays in this list.
     broken_days: list[str] = field(default_factory=list)
@@ -162,7 +165,7 @@ class SimConfig:
         _check_number(merged, "token_ttl_seconds", allow_none=False)
         _check_int(merged, "max_page_size", 1)
         _check_int(merged, "expire_tokens_after_requests", 0)
-        for name in ("omit_expires_in", "revoked"):
+        for name in ("omit_expires_in", "revoked", "extra_personal_fields"):
             if not isinstance(merged[name], bool):
                 raise ValueError(f"config {name!r} must be true or false")
         broken = merged["broken_days"]

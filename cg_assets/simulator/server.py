@@ -621,6 +621,8 @@ class SimulatorServer:
                 limit=limit,
                 with_properties=q.with_properties,
             )
+        if config.extra_personal_fields and endpoint != RESPONSES:
+            parts = [with_personal_extras(part) for part in parts]
         sent_cursor = q.cursor if q.cursor is not None else 0
         next_cursor = last_pk if last_pk is not None else sent_cursor
         if kind is None and parts and q.start is not None:
@@ -774,6 +776,10 @@ class SimulatorServer:
             else:
                 pks = dataset.select(field_name, start_day, end_day)
                 parts = dataset.render(pks, with_properties=True)
+        with self._lock:
+            extras = self._config.extra_personal_fields
+        if extras and endpoint != RESPONSES:
+            parts = [with_personal_extras(part) for part in parts]
         return Response(200, _PAGE_OPEN + b",".join(parts) + _TRUTH_CLOSE)
 
 
@@ -881,3 +887,23 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.close_connection:
             lines.append("Connection: close")
         self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+
+
+def with_personal_extras(part: bytes) -> bytes:
+    """A rendered record with fields no endpoint row declares, holding the contact's own
+    personal data where a new API version might put it: an unknown key inside a known
+    object, a top-level field, a nested object with a list of objects, free text, plus a
+    field with nothing personal in it."""
+    record = loads(part)
+    contact = record.get("contact") or {}
+    first, last = contact.get("first_name"), contact.get("last_name")
+    email, phone = record.get("email"), record.get("phone")
+    record["contact"] = {**contact, "mobile": phone}
+    record["secondary_email"] = email.upper() if email else email
+    record["recipient"] = {
+        "full_name": f"{first} {last}",
+        "addresses": [{"kind": "work", "email": email}, {"kind": "phone", "phone": phone}],
+    }
+    record["notes"] = f"Prefers e-mail: {email}"
+    record["survey_meta"] = {"channel": "email", "wave": 2}
+    return dumps(record)

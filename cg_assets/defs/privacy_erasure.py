@@ -1,0 +1,104 @@
+"""The erasure job: `customergauge_erase_contacts`, one op, `erase_contacts`.
+
+Its only config is the path of a text file of identifiers, so the identifiers never enter
+the run config; the op hashes them as it reads them, and logs, metadata and the audit
+entry carry counts and keyed hashes only (see cg_assets/privacy/erasure.py).
+"""
+
+import datetime as dt
+
+from dagster import (
+    AssetObservation,
+    Config,
+    JobDefinition,
+    MetadataValue,
+    OpExecutionContext,
+    Output,
+    job,
+    op,
+)
+from pydantic import Field
+
+from cg_assets.customergauge.endpoints import Endpoint
+from cg_assets.defs.assets import LAKE_POOL, LAKE_WRITER_TAG, asset_key_for
+from cg_assets.defs.resources import LakeResource
+from cg_assets.privacy.erasure import erase, read_identifiers
+from cg_assets.privacy.resource import PrivacyResource
+
+ERASURE_JOB = "customergauge_erase_contacts"
+
+
+class EraseContactsConfig(Config):
+    identifiers_file: str = Field(
+        description="Path, where the run executes, of a UTF-8 text file with one e-mail address "
+        "or number_customer a line. Never put the identifiers themselves in run config."
+    )
+
+
+def build_erasure_job(endpoints: tuple[Endpoint, ...]) -> JobDefinition:
+    @op(
+        name="erase_contacts",
+        pool=LAKE_POOL,
+        description="Remove the listed contacts from every day file of every table and add "
+        "them (keyed hashes) to the suppression list.",
+    )
+    def erase_contacts(
+        context: OpExecutionContext, config: EraseContactsConfig, lake: LakeResource
+    ) -> Output[None]:
+        parquet_lake = lake.get_lake()
+        keyring = (lake.privacy or PrivacyResource()).keyring()
+        identifiers = read_identifiers(config.identifiers_file, keyring)
+        by_key = {e.name: asset_key_for(e) for e in endpoints}
+        context.log.info(
+            f"Erasing {len(identifiers)} identifier(s) from {len(endpoints)} table(s)."
+        )
+
+        def observed(table: str, day: dt.date, removed: int) -> None:
+            context.log_event(
+                AssetObservation(
+                    asset_key=by_key[table],
+                    partition=day.isoformat(),
+                    metadata={"erased_rows": removed},
+                )
+            )
+
+        report = erase(
+            parquet_lake,
+            endpoints,
+            keyring,
+            identifiers,
+            holder=f"run {context.run_id} erase_contacts",
+            on_day=observed,
+        )
+        context.log.info(
+            f"Erasure {report.erasure_id}: {report.total_rows_removed} row(s) removed from "
+            f"{sum(len(d) for d in report.rows_removed.values())} day file(s) of "
+            f"{report.days_scanned} scanned; audit entry {report.audit_file}."
+        )
+        return Output(
+            None,
+            metadata={
+                "erasure_id": MetadataValue.text(report.erasure_id),
+                "identifiers": MetadataValue.int(report.identifiers),
+                "identifiers_by_kind": MetadataValue.json(report.identifiers_by_kind),
+                "hashed_identifiers": MetadataValue.json(report.hashed_identifiers),
+                "rows_removed": MetadataValue.json(report.rows_removed),
+                "total_rows_removed": MetadataValue.int(report.total_rows_removed),
+                "days_scanned": MetadataValue.int(report.days_scanned),
+                "contacts_only_under_previous_keys": MetadataValue.int(
+                    report.contacts_only_under_previous_keys
+                ),
+                "audit_file": MetadataValue.path(report.audit_file or ""),
+            },
+        )
+
+    @job(
+        name=ERASURE_JOB,
+        tags={LAKE_WRITER_TAG: "customergauge"},
+        description="Right to erasure: remove contacts listed in a file from the whole lake, "
+        "and keep every later sync from writing them again.",
+    )
+    def _erasure_job() -> None:
+        erase_contacts()
+
+    return _erasure_job

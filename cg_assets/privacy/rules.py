@@ -1,0 +1,133 @@
+"""Which values are personal, and of which kind: the one place that decides it.
+
+- A declared column is personal when its endpoint row flags it (`Column(..., personal=True)`).
+  Its kind comes from its name (see `kind_of_name`): it only chooses the normalisation
+  before hashing.
+- Inside `extra_fields` (record fields the row does not declare, kept as JSON), a key is
+  personal when its name says e-mail, phone or a person's name (`personal_key`); every
+  value under it, at any depth, is treated. A string that contains an e-mail address is
+  treated wherever it is, whatever its key: an address in a free-text field is still an
+  address.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Literal
+
+PiiKind = Literal["email", "phone", "name", "text"]
+
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+EMAIL_IN_TEXT = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+\.[A-Za-z]{2,}")
+
+_EMAIL_WORDS = frozenset({"email", "mail", "emailaddress", "mailaddress"})
+_PHONE_WORDS = frozenset(
+    {"phone", "telephone", "tel", "mobile", "cell", "cellphone", "fax", "msisdn", "gsm"}
+)
+_NAME_WORDS = frozenset(
+    {
+        "name",
+        "firstname",
+        "lastname",
+        "fullname",
+        "surname",
+        "givenname",
+        "familyname",
+        "middlename",
+        "nickname",
+        "username",
+        "displayname",
+        "maidenname",
+    }
+)
+# A "name" qualified by one of these is not a person's: account_name, campaignName, ...
+_NOT_A_PERSON = frozenset(
+    {
+        "account",
+        "company",
+        "organisation",
+        "organization",
+        "org",
+        "business",
+        "brand",
+        "product",
+        "campaign",
+        "survey",
+        "question",
+        "driver",
+        "tag",
+        "segment",
+        "property",
+        "field",
+        "file",
+        "domain",
+        "host",
+        "team",
+        "group",
+        "division",
+        "region",
+        "country",
+        "city",
+        "template",
+        "system",
+        "channel",
+        "touchpoint",
+        "language",
+    }
+)
+
+
+# An e-mail or phone field qualified by one of these is about the channel, not the address
+# itself: date_email_sent, email_status, phone_verified, ...
+_ABOUT_THE_CHANNEL = frozenset(
+    {
+        "date",
+        "time",
+        "at",
+        "sent",
+        "opened",
+        "clicked",
+        "bounced",
+        "status",
+        "count",
+        "verified",
+        "valid",
+        "consent",
+        "optin",
+        "opt",
+        "type",
+    }
+)
+
+
+def words(name: str) -> list[str]:
+    """`contact_firstName` -> ["contact", "first", "name"]; e-mail -> ["e", "mail"]."""
+    return [w.lower() for w in _WORD.findall(name)]
+
+
+@functools.lru_cache(maxsize=4096)  # extras repeat the same few keys on every record
+def personal_key(name: str) -> PiiKind | None:
+    """The kind of personal data a field named `name` holds, or None if the name says none."""
+    parts = words(name)
+    joined = "".join(parts)
+    about_channel = bool(_ABOUT_THE_CHANNEL & set(parts))
+    if (_EMAIL_WORDS & set(parts) or "email" in joined) and not about_channel:
+        return "email"
+    if (_PHONE_WORDS & set(parts) or "phone" in joined) and not about_channel:
+        return "phone"
+    if _NAME_WORDS & set(parts) or any(j in joined for j in _NAME_WORDS - {"name"}):
+        if _NOT_A_PERSON & set(parts):
+            return None
+        return "name"
+    return None
+
+
+def kind_of_name(name: str) -> PiiKind:
+    """The kind of a column the endpoint row flags personal: chooses its normalisation."""
+    kind = personal_key(name)
+    return "text" if kind is None else kind
+
+
+def looks_like_email(value: str) -> bool:
+    return EMAIL_IN_TEXT.search(value) is not None
