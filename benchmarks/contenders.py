@@ -120,6 +120,19 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
         {"CG_START_DATE": args.start, "CG_SETTLE_AFTER_HOURS": SETTLE_AFTER_HOURS}
     )
     options = SyncOptions(settings.date_field, settings.timezone, settings.settle_after_hours)
+    if args.own_gates:
+        # The counterfactual for the throttled benchmark: each day stream backs off on its
+        # own (its own gate), as a client without the shared rate gate would.
+        from cg_assets.customergauge.gate import RateGate
+
+        shared_stream = CustomerGaugeClient.stream
+
+        def stream_with_its_own_gate(self: CustomerGaugeClient) -> CustomerGaugeClient:
+            view = shared_stream(self)
+            view._retry.gate = RateGate()
+            return view
+
+        CustomerGaugeClient.stream = stream_with_its_own_gate  # type: ignore[method-assign]
     profile = cProfile.Profile() if args.profile else None
     started = time.perf_counter()
     if profile:
@@ -359,6 +372,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--concurrency", type=int, default=1, help="ours: days synced at once (CG_CONCURRENCY)"
+    )
+    parser.add_argument(
+        "--own-gates",
+        action="store_true",
+        help="ours: a rate gate per day stream instead of the shared one (a counterfactual)",
     )
     args = parser.parse_args()
     result = CONTENDERS[args.contender](args)

@@ -6,9 +6,12 @@ the other streams carry on at full speed while the API is asking us to slow down
 concurrency would multiply the very pressure the 429 or the 5xx reported. Instead, any
 stream that is told to wait closes the gate for all of them until the wait is over.
 
-When a pause ends, one request goes first (the probe) and the others wait for its answer:
-if the API is still pushing back, one request learns it, not one per stream. So N streams
-draw about as many 429s from a throttled API as one stream does.
+After a pause the streams are cautious: one request at a time (whichever stream's turn
+it is) until the API has left them alone for `CAUTIOUS_SECONDS` after the pause ended,
+then all of them again. So while the API keeps pushing back, N streams put about as much
+pressure on it as one stream does; when it stops, full speed returns on its own. What no
+client can avoid: the requests other streams already had on the wire when the first 429
+of a storm was answered (at most N - 1 per storm that finds them at full speed).
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-# A stream waiting for the probe's answer re-checks this often, in case the probe's thread
-# died without reporting (it always reports, from a `finally`; this is belt and braces).
-PROBE_RECHECK_SECONDS = 1.0
+# After a pause, one request at a time until this long after the gate reopened.
+CAUTIOUS_SECONDS = 10.0
+# A stream waiting for its turn re-checks this often (the cautious period may end).
+TURN_RECHECK_SECONDS = 0.5
 
 
 class RateGate:
@@ -42,12 +45,11 @@ class RateGate:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._probe_done = threading.Condition(self._lock)
+        self._turn_free = threading.Condition(self._lock)
         self._reopen_at = -math.inf  # closed until this clock reading
-        self._probe_needed = False  # a pause ended: one request goes first
-        self._probe_in_flight = False
+        self._cautious_until = -math.inf  # one request at a time until this clock reading
+        self._in_flight = 0  # admitted, not yet reported
         self._next_slot = -math.inf  # the earliest start of the next request (ceiling)
-        self._generation = 0  # counts pauses, so a probe's success cannot end a later one
         self.pauses = 0  # how often a pause closed the gate or made it close for longer
 
     @property
@@ -59,61 +61,38 @@ class RateGate:
         with self._lock:
             return max(0.0, self._reopen_at - self._clock())
 
-    def admit(self) -> Ticket:
-        """Block until this request may be sent; pass the ticket to `report`."""
+    def admit(self) -> None:
+        """Block until this request may be sent; then call `report` exactly once."""
         while True:
             with self._lock:
                 now = self._clock()
-                reopen = self._reopen_at
-                closed = reopen > now
-                if not closed and self._probe_needed and self._probe_in_flight:
-                    self._probe_done.wait(PROBE_RECHECK_SECONDS)
+                if self._reopen_at > now:
+                    pause_left = self._reopen_at - now
+                elif now < self._cautious_until and self._in_flight > 0:
+                    self._turn_free.wait(min(TURN_RECHECK_SECONDS, self._cautious_until - now))
                     continue
-                if not closed:
-                    ticket = Ticket(self._generation if self._probe_needed else None)
-                    if ticket.probe:
-                        self._probe_in_flight = True
+                else:
+                    self._in_flight += 1
                     # Strict spacing of 1/rate between request starts over all streams,
                     # so no burst passes the ceiling in any window.
                     slot = max(now, self._next_slot)
                     if self._interval:
                         self._next_slot = slot + self._interval
-                    if slot <= now:
-                        return ticket
-            if closed:
-                self._sleep(reopen - now)
-                continue
+                    break
+            self._sleep(pause_left)  # then look again: the pause may have grown
+        if slot > now:
             self._sleep(slot - now)  # our slot under the ceiling
-            if ticket.probe or self.seconds_closed() == 0:
-                return ticket
-            # A pause began while we waited for the slot: wait for it like everyone else.
 
-    def report(self, ticket: Ticket, pause_seconds: float | None) -> None:
+    def report(self, pause_seconds: float | None) -> None:
         """The outcome of a request `admit` let through. `pause_seconds`: the API pushed
         back (a 429 or a 5xx): close the gate for every stream that long from now (a longer
-        pause already set stands). None: any other outcome, the request did not add
-        pressure."""
+        pause already set stands), then be cautious. None: any other outcome."""
         with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
             if pause_seconds is not None:
                 until = self._clock() + max(0.0, pause_seconds)
                 if until > self._reopen_at:
                     self._reopen_at = until
                     self.pauses += 1
-                self._probe_needed = True
-                self._generation += 1
-            elif ticket.probe and ticket.generation == self._generation:
-                self._probe_needed = False  # no stream was pushed back since: all may go
-            if ticket.probe:
-                self._probe_in_flight = False
-                self._probe_done.notify_all()
-
-
-@dataclass(frozen=True)
-class Ticket:
-    """What `admit` hands out: the pause generation a probe was sent for (None: no probe)."""
-
-    generation: int | None
-
-    @property
-    def probe(self) -> bool:
-        return self.generation is not None
+                self._cautious_until = max(self._cautious_until, self._reopen_at + CAUTIOUS_SECONDS)
+            self._turn_free.notify_all()

@@ -76,7 +76,8 @@ class RetryPolicy:
         while True:
             tries += 1
             # Waiting at the gate (a pause, the ceiling) counts against this request's budget.
-            ticket = self.gate.admit() if self.gate is not None else None
+            if self.gate is not None:
+                self.gate.admit()
             try:
                 result = attempt()
             except TransientError as exc:
@@ -85,8 +86,8 @@ class RetryPolicy:
                 # A 429 or a 5xx asks every stream to wait, even when this request gives
                 # up below; any other fault is this request's own bad luck.
                 pushed_back = wait if exc.cause in GATE_CAUSES else None
-                if self.gate is not None and ticket is not None:
-                    self.gate.report(ticket, pushed_back)
+                if self.gate is not None:
+                    self.gate.report(pushed_back)
                 out_of_tries = tries > self.max_retries
                 out_of_time = elapsed + wait > self.budget_seconds
                 if out_of_tries or out_of_time:
@@ -107,11 +108,11 @@ class RetryPolicy:
                 # else: the next admit() sleeps the pause, together with every other stream
                 continue
             except BaseException:
-                if self.gate is not None and ticket is not None:
-                    self.gate.report(ticket, None)  # a final error: no pressure to report
+                if self.gate is not None:
+                    self.gate.report(None)  # a final error: no pressure to report
                 raise
-            if self.gate is not None and ticket is not None:
-                self.gate.report(ticket, None)
+            if self.gate is not None:
+                self.gate.report(None)
             return result
 
     def _wait_before(self, tries: int, exc: TransientError) -> float:

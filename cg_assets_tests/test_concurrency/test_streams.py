@@ -4,6 +4,7 @@ per-day statistics that do not mix, one token renewal for all streams, one rate 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections import Counter
 from pathlib import Path
@@ -173,10 +174,13 @@ def test_a_429_on_one_stream_pauses_every_stream(client, control, lake_root):
     quiet_until = hit + latency + pause
     during_pause = [r for r in log if quiet_from < r["at"] < quiet_until]
     assert during_pause == []
-    # When it ends, one request goes first (the probe); the others wait for its answer,
-    # which the simulator gives only after `latency`.
+    # When it ends, the streams are cautious (gate.CAUTIOUS_SECONDS, longer than the rest
+    # of this run): one request at a time, each sent after the previous one's answer,
+    # which the simulator gives only after `latency`. Four streams at full speed would
+    # overlap their requests.
     after = sorted(r["at"] for r in log if r["at"] >= quiet_until)
-    assert len(after) >= 2 and after[1] - after[0] >= latency
+    assert len(after) >= 10
+    assert all(later - earlier >= latency for earlier, later in itertools.pairwise(after))
     assert sum(r.stats.retries["429"] for r in results.values()) == 1
     assert client.gate.pauses == 1
 
