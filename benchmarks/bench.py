@@ -493,17 +493,18 @@ class Bench:
         }
         try:
             for retry_after in (True, False):
-                self.sim.control.configure(
-                    throttle_every_requests=args.throttle_every,
-                    throttle_seconds=args.throttle_seconds,
-                    throttle_retry_after=retry_after,
-                )
                 storm = "retry_after" if retry_after else "no_retry_after"
                 rows: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
                 for i in range(args.runs):
                     for name, extra in variants.items():
                         tag = f"{size_key}-throttled-{storm}-c{name}-{i + 1}"
                         log(tag)
+                        # Set before every run: the storms count from its first request.
+                        self.sim.control.configure(
+                            throttle_every_requests=args.throttle_every,
+                            throttle_seconds=args.throttle_seconds,
+                            throttle_retry_after=retry_after,
+                        )
                         rows[name].append(
                             self.run_contender(
                                 "ours",

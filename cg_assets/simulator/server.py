@@ -375,6 +375,10 @@ class SimulatorServer:
     def configure(self, **changes: Any) -> dict[str, Any]:
         with self._lock:
             self._config.update(changes)
+            if any(name.startswith("throttle_") for name in changes):
+                # A new throttle starts counting afresh: the same data meets the same storms.
+                self._throttled_until = 0.0
+                self._answered_since_storm = 0
             return self._config.as_dict()
 
     def inject(self, *faults: Mapping[str, Any]) -> None:

@@ -214,3 +214,11 @@ def test_throttle_config_is_validated(ctl):
     for bad in ({"throttle_every_requests": 0}, {"throttle_seconds": -1}):
         with pytest.raises(RuntimeError, match="throttle"):
             ctl.configure(**bad)
+
+
+def test_setting_a_throttle_restarts_its_count(api, ctl):
+    api.login()
+    ctl.configure(throttle_every_requests=2, throttle_seconds=30)
+    assert [api.get().status_code for _ in range(3)] == [200, 200, 429]
+    ctl.configure(throttle_every_requests=2)  # the same throttle, set again: a fresh count
+    assert [api.get().status_code for _ in range(3)] == [200, 200, 429]
