@@ -495,7 +495,7 @@ class Bench:
             for retry_after in (True, False):
                 storm = "retry_after" if retry_after else "no_retry_after"
                 rows: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
-                for i in range(args.runs):
+                for i in range(args.throttled_runs):
                     for name, extra in variants.items():
                         tag = f"{size_key}-throttled-{storm}-c{name}-{i + 1}"
                         log(tag)
@@ -956,6 +956,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--throttle-seconds", type=float, default=1.0, help="throttled run: storm length"
+    )
+    parser.add_argument(
+        "--throttled-runs",
+        type=int,
+        default=1,
+        help="runs of each throttled variant (default 1: its 429 counts vary little, and six "
+        "variants of storms take a while)",
     )
     parser.add_argument(
         "--all-latencies",
