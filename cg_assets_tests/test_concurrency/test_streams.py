@@ -14,6 +14,7 @@ import pytest
 
 from cg_assets.customergauge.client import CustomerGaugeClient
 from cg_assets.customergauge.endpoints import NON_RESPONSES
+from cg_assets.customergauge.gate import CAUTIOUS_SECONDS
 from cg_assets.day_runner import run_days
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.simulator import SimulatorControl, SimulatorServer
@@ -153,7 +154,7 @@ def test_tokens_that_die_mid_run_are_renewed_once_per_death(client, control, lak
 
 def test_a_429_on_one_stream_pauses_every_stream(client, control, lake_root):
     latency = 0.05
-    pause = 1.0
+    pause = 1.5
     control.configure(latency_ms=latency * 1000)
     control.inject(
         {"kind": "slow", "seconds": 0, "times": 12},
@@ -170,15 +171,14 @@ def test_a_429_on_one_stream_pauses_every_stream(client, control, lake_root):
     # The 429 is answered after `latency`; requests other streams had sent by the time the
     # client read it may still arrive. After that, while the pause lasts, nothing arrives
     # from any stream (three busy streams would send ~50 requests in that window).
-    quiet_from = hit + latency + 0.4  # generous for a loaded machine
+    quiet_from = hit + latency + 0.6  # generous for a loaded machine
     quiet_until = hit + latency + pause
     during_pause = [r for r in log if quiet_from < r["at"] < quiet_until]
     assert during_pause == []
-    # When it ends, the streams are cautious (gate.CAUTIOUS_SECONDS, longer than the rest
-    # of this run): one request at a time, each sent after the previous one's answer,
-    # which the simulator gives only after `latency`. Four streams at full speed would
-    # overlap their requests.
-    after = sorted(r["at"] for r in log if r["at"] >= quiet_until)
+    # When it ends, the streams are cautious for CAUTIOUS_SECONDS: one request at a time,
+    # each sent after the previous one's answer, which the simulator gives only after
+    # `latency`. Four streams at full speed would overlap their requests.
+    after = sorted(r["at"] for r in log if quiet_until <= r["at"] < quiet_until + CAUTIOUS_SECONDS)
     assert len(after) >= 10
     assert all(later - earlier >= latency for earlier, later in itertools.pairwise(after))
     assert sum(r.stats.retries["429"] for r in results.values()) == 1
