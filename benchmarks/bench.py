@@ -1,6 +1,7 @@
 """`make bench`: cg_assets against the raw API floor and dlt, on one simulator, side by side.
 
-    python benchmarks/bench.py            # 100k records / 30 days, 0 and 50 ms, 3 runs each
+    python benchmarks/bench.py            # 100k records / 30 days, 0 and 50 ms, 3 runs each,
+                                          # + concurrency 1/2/4/8 at 100 ms and a throttled run
     python benchmarks/bench.py --full     # and 1M records
     python benchmarks/bench.py --help
 
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,8 @@ TARGET_RSS_GROWTH = 0.20
 TARGET_RSS_1M_MB = 400.0
 TARGET_CATCH_UP_REQUESTS_PER_PARTITION = 2
 TARGET_CATCH_UP_BODY_SECONDS = 1.0
+TARGET_CONCURRENCY_SPEEDUP = 3.0  # CG_CONCURRENCY=4 over the sequential floor, 100 ms, 8 days
+CONCURRENCY_TARGET_LEVEL = 4
 
 
 def log(message: str) -> None:
@@ -133,7 +137,9 @@ class Simulator:
 
     def stats(self) -> dict[str, Any]:
         stats = self.control.stats()
-        return {k: stats[k] for k in ("api_requests", "token_requests", "records_served")}
+        out = {k: stats[k] for k in ("api_requests", "token_requests", "records_served")}
+        out["throttled"] = stats["status_counts"].get("429", 0)
+        return out
 
     def stop(self) -> None:
         if self.log_handle.closed:
@@ -228,13 +234,15 @@ class Bench:
         self.logs = OUT_DIR / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.dlt = None if "dlt" not in args.contenders else dlt_python(install=True)
-        self.results: dict[str, Any] = {"sizes": {}}
+        self.results: dict[str, Any] = {"sizes": {}, "ours_concurrency": args.ours_concurrency}
         self.sim: Simulator | None = None
         self.kept_cli: tuple[Path, Path] | None = None  # (DAGSTER_HOME, lake) for catch-up
 
     # -- contenders ----------------------------------------------------------------------
 
-    def _contender_cmd(self, python: str, name: str, out: Path, result: Path) -> list[str]:
+    def _contender_cmd(
+        self, python: str, name: str, out: Path, result: Path, days: int | None = None
+    ) -> list[str]:
         assert self.sim is not None
         return [
             python,
@@ -245,22 +253,31 @@ class Bench:
             "--start",
             self.start.isoformat(),
             "--days",
-            str(self.args.days),
+            str(days or self.args.days),
             "--out",
             str(out),
             "--result",
             str(result),
         ]
 
-    def run_contender(self, name: str, tag: str, extra: list[str] = ()) -> dict[str, Any]:
-        """floor, ours or dlt: one child run, its own timing plus RSS, requests, bytes."""
+    def run_contender(
+        self,
+        name: str,
+        tag: str,
+        extra: list[str] = (),
+        *,
+        days: int | None = None,
+        check: Callable[[Path], dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """floor, ours or dlt: one child run, its own timing plus RSS, requests, bytes;
+        `check(out)` looks at what it wrote before it is deleted."""
         assert self.sim is not None
         out = self.work / f"{tag}-out"
         result_path = self.work / f"{tag}.json"
         python = str(self.dlt) if name == "dlt" else sys.executable
         self.sim.control.reset_stats()
         proc = run_child(
-            self._contender_cmd(python, name, out, result_path) + list(extra),
+            self._contender_cmd(python, name, out, result_path, days) + list(extra),
             child_env(),
             self.logs / f"{tag}.log",
         )
@@ -272,6 +289,7 @@ class Bench:
         result = json.loads(result_path.read_text())
         data_dir = out / "customergauge" if name == "dlt" else out
         written = tree_bytes(data_dir, skip=("_staging",)) if data_dir.exists() else 0
+        checked = check(out) if check is not None else {}
         shutil.rmtree(out, ignore_errors=True)
         # ours --catch-up: the catch-up pass's requests are reported with the catch-up.
         catch_up_requests = result.get("catch_up", {}).get("requests", 0)
@@ -282,7 +300,9 @@ class Bench:
             **proc,
             "api_requests": served["api_requests"] - catch_up_requests,
             "token_requests": served["token_requests"],
+            "throttled": served["throttled"],
             "bytes_written": written,
+            **checked,
             "detail": {k: v for k, v in result.items() if k not in ("seconds", "records")},
         }
         return row
@@ -419,6 +439,101 @@ class Bench:
             out[label] = {"runs": runs, "median": medians(runs)}
         return out
 
+    # -- concurrent day streams ----------------------------------------------------------
+
+    def run_concurrency_table(self, size_key: str) -> dict[str, Any]:
+        """The sequential floor and ours at each CG_CONCURRENCY level, on the first
+        --concurrency-days days at --concurrency-latency ms a page, round-robin."""
+        args = self.args
+        assert self.sim is not None
+        self.sim.configure_latency(args.concurrency_latency)
+        names = ["floor", *[str(level) for level in args.concurrency_levels]]
+        rows: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+        for i in range(args.runs):
+            for name in names:
+                tag = f"{size_key}-concurrency-{args.concurrency_latency:g}ms-{name}-{i + 1}"
+                log(tag)
+                if name == "floor":
+                    row = self.run_contender("floor", tag, days=args.concurrency_days)
+                else:
+                    row = self.run_contender(
+                        "ours", tag, ["--concurrency", name], days=args.concurrency_days
+                    )
+                rows[name].append(row)
+        return {
+            "size": size_key,
+            "latency_ms": args.concurrency_latency,
+            "days": args.concurrency_days,
+            "rows": {name: {"runs": runs, "median": medians(runs)} for name, runs in rows.items()},
+        }
+
+    def run_throttled(self, size_key: str) -> dict[str, Any]:
+        """The API throttles: a --throttle-seconds storm of 429s after every --throttle-every
+        requests it answers, so the same days meet the same storms at any concurrency. Ours
+        at concurrency 1 and 4, and 4 with a gate per stream (what a client without the
+        shared gate would do), with and without Retry-After; the simulator counts the 429s,
+        each lake is compared with the simulator's truth."""
+        args = self.args
+        assert self.sim is not None
+        self.sim.configure_latency(args.concurrency_latency)
+        days = args.concurrency_days
+        many = str(CONCURRENCY_TARGET_LEVEL)
+        variants = {
+            "1": ["--concurrency", "1"],
+            many: ["--concurrency", many],
+            f"{many}-own-gates": ["--concurrency", many, "--own-gates"],
+        }
+        out: dict[str, Any] = {
+            "size": size_key,
+            "latency_ms": args.concurrency_latency,
+            "days": days,
+            "throttle_every_requests": args.throttle_every,
+            "throttle_seconds": args.throttle_seconds,
+            "storms": {},
+        }
+        try:
+            for retry_after in (True, False):
+                storm = "retry_after" if retry_after else "no_retry_after"
+                rows: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+                for i in range(args.throttled_runs):
+                    for name, extra in variants.items():
+                        tag = f"{size_key}-throttled-{storm}-c{name}-{i + 1}"
+                        log(tag)
+                        # Set before every run: the storms count from its first request.
+                        self.sim.control.configure(
+                            throttle_every_requests=args.throttle_every,
+                            throttle_seconds=args.throttle_seconds,
+                            throttle_retry_after=retry_after,
+                        )
+                        rows[name].append(
+                            self.run_contender(
+                                "ours",
+                                tag,
+                                extra,
+                                days=days,
+                                check=lambda out: self._lake_vs_truth(out, days),
+                            )
+                        )
+                out["storms"][storm] = {
+                    name: {"runs": runs, "median": medians(runs)} for name, runs in rows.items()
+                }
+        finally:
+            self.sim.control.configure(throttle_every_requests=None)
+        return out
+
+    def _lake_vs_truth(self, lake: Path, days: int) -> dict[str, Any]:
+        """Every day's rows against the simulator's truth (cg_assets_tests/truth.py, a
+        conversion written apart from the lake's)."""
+        from cg_assets_tests.truth import assert_day_equals_truth
+
+        assert self.sim is not None
+        try:
+            for offset in range(days):
+                assert_day_equals_truth(lake, self.sim.control, self.start + dt.timedelta(offset))
+        except (AssertionError, OSError) as exc:
+            return {"lake_equals_truth": False, "lake_mismatch": str(exc)[:500]}
+        return {"lake_equals_truth": True}
+
     # -- the whole run -------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
@@ -449,9 +564,9 @@ class Bench:
                 self.sim.configure_latency(latency)
                 contenders = [
                     c
-                    for c in ("floor", "ours", "cli", "dlt")
+                    for c in MAIN_CONTENDERS
                     if c in args.contenders
-                    and (latency == 0 or args.all_latencies or c in ("floor", "ours"))
+                    and (latency == 0 or args.all_latencies or c in IN_PROCESS)
                     and not (c == "dlt" and self.dlt is None)
                 ]
                 # dlt takes minutes per run at 1M records: --dlt-runs-1m of them there.
@@ -471,11 +586,21 @@ class Bench:
                         elif name == "ours" and latency == 0:
                             # then a catch-up of every day with nothing new (untimed above)
                             rows[name].append(self.run_contender(name, tag, ["--catch-up"]))
+                        elif name == OURS_CONCURRENT:
+                            rows[name].append(
+                                self.run_contender(
+                                    "ours", tag, ["--concurrency", str(args.ours_concurrency)]
+                                )
+                            )
                         else:
                             rows[name].append(self.run_contender(name, tag))
                 size["latencies"][f"{latency:g}"] = {
                     name: {"runs": runs, "median": medians(runs)} for name, runs in rows.items()
                 }
+            if args.concurrency_levels and "concurrency" not in self.results:
+                self.results["concurrency"] = self.run_concurrency_table(size_key)
+            if args.throttle_every and "throttled" not in self.results:
+                self.results["throttled"] = self.run_throttled(size_key)
             self.sim.configure_latency(0)
             size["catch_up"] = {}
             if "cli" in args.contenders:
@@ -519,9 +644,13 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 # -- the report --------------------------------------------------------------------------
 
+OURS_CONCURRENT = "ours-concurrent"
+MAIN_CONTENDERS = ("floor", "ours", OURS_CONCURRENT, "cli", "dlt")
+IN_PROCESS = ("floor", "ours", OURS_CONCURRENT)  # run at every latency
 LABELS = {
     "floor": "raw floor (requests+orjson)",
     "ours": "cg_assets sync (in-process)",
+    OURS_CONCURRENT: "cg_assets CG_CONCURRENCY={n}",
     "cli": "cg_assets dagster CLI",
     "dlt": "dlt rest_api -> parquet",
 }
@@ -570,14 +699,19 @@ def report(results: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                 "cli_over_floor": ratio(
                     contenders.get("cli", {}).get("median", {}).get("records_per_s"), floor
                 ),
+                "ours_concurrent_over_floor": ratio(
+                    contenders.get(OURS_CONCURRENT, {}).get("median", {}).get("records_per_s"),
+                    floor,
+                ),
             }
-            for name in ("floor", "ours", "cli", "dlt"):
+            for name in MAIN_CONTENDERS:
                 if name not in contenders:
                     continue
                 m = contenders[name]["median"]
                 spread = f"{m['seconds_min']:.2f}-{m['seconds_max']:.2f}"
+                label = LABELS[name].format(n=results.get("ours_concurrency", "N"))
                 lines.append(
-                    f"{size_key:>8} {latency + 'ms':>5}  {LABELS[name]:<28} {m['n']:>2} "
+                    f"{size_key:>8} {latency + 'ms':>5}  {label:<28} {m['n']:>2} "
                     f"{m['records_per_s']:>10,.0f} {m['seconds']:>7.2f} {spread:>13} "
                     f"{m['peak_rss_mb']:>11.0f} {m['api_requests']:>8.0f} "
                     f"{m['bytes_written']:>14,.0f} "
@@ -604,12 +738,64 @@ def report(results: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                 f"  {size_key:>5} in-process {m['partitions']:.0f} partitions: "
                 f"{m['requests']:.0f} API requests, {m['seconds']:.2f} s (plan_day + sync_day)"
             )
+    lines += concurrency_report(results, summary)
     summary["targets"] = targets(results, summary)
     lines.append("")
     lines.append("targets:")
     for item in summary["targets"]:
         lines.append(f"  [{item['status']:>4}] {item['target']}: {item['measured']}")
     return "\n".join(lines), summary
+
+
+def concurrency_report(results: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    """The CG_CONCURRENCY table and the throttled run; fills summary["concurrency"]."""
+    lines: list[str] = []
+    table = results.get("concurrency")
+    if table:
+        rows = table["rows"]
+        floor = rows["floor"]["median"]
+        lines += [
+            "",
+            f"CG_CONCURRENCY at {table['latency_ms']:g} ms a page, {table['days']} days of the "
+            f"{table['size']} set (medians of {floor['n']}):",
+            f"  {'contender':<30} {'records/s':>10} {'wall s':>7} {'(min-max)':>13} "
+            f"{'peak RSS MB':>11} {'API req':>8} {'x floor':>8}",
+        ]
+        for name, block in rows.items():
+            m = block["median"]
+            label = "raw floor (sequential)" if name == "floor" else f"ours, concurrency {name}"
+            speedup = ratio(m["records_per_s"], floor["records_per_s"])
+            lines.append(
+                f"  {label:<30} {m['records_per_s']:>10,.0f} {m['seconds']:>7.2f} "
+                f"{m['seconds_min']:.2f}-{m['seconds_max']:.2f}".ljust(66)
+                + f" {m['peak_rss_mb']:>11.0f} {m['api_requests']:>8.0f} "
+                f"{fmt(speedup, '.2f') if name != 'floor' else '':>8}"
+            )
+            if name != "floor":
+                summary.setdefault("concurrency", {})[name] = speedup
+    throttled = results.get("throttled")
+    if throttled:
+        lines += [
+            "",
+            f"throttled: a {throttled['throttle_seconds']:g} s storm of 429s after every "
+            f"{throttled['throttle_every_requests']} requests answered, "
+            f"{throttled['latency_ms']:g} ms a page, {throttled['days']} days:",
+        ]
+        for storm, rows in throttled["storms"].items():
+            lines.append(f"  {storm.replace('_', ' ')}:")
+            for name, block in rows.items():
+                runs = block["runs"]
+                label = (
+                    f"concurrency {name.split('-')[0]}, a gate per stream"
+                    if "own" in name
+                    else f"concurrency {name}, shared gate"
+                )
+                lines.append(
+                    f"    {label:<34} 429s drawn per run {[r['throttled'] for r in runs]}, "
+                    f"wall s {[round(r['seconds'], 2) for r in runs]}, lake equals the truth: "
+                    f"{all(r.get('lake_equals_truth') for r in runs)}"
+                )
+    return lines
 
 
 def targets(results: dict[str, Any], summary: dict[str, Any]) -> list[dict[str, str]]:
@@ -620,6 +806,8 @@ def targets(results: dict[str, Any], summary: dict[str, Any]) -> list[dict[str, 
         out.append({"target": target, "measured": measured, "status": status})
 
     for key, s in summary.items():
+        if "@" not in key:
+            continue  # not a size@latency block
         size_key, latency = key.split("@")
         latency = latency.removesuffix("ms")
         r = s["ours_over_floor"]
@@ -638,6 +826,28 @@ def targets(results: dict[str, Any], summary: dict[str, Any]) -> list[dict[str, 
                 d >= TARGET_DLT_RATIO,
                 fmt(d, ".1f"),
             )
+    speedup = summary.get("concurrency", {}).get(str(CONCURRENCY_TARGET_LEVEL))
+    table = results.get("concurrency")
+    if table:
+        add(
+            f"ours at concurrency {CONCURRENCY_TARGET_LEVEL} >= {TARGET_CONCURRENCY_SPEEDUP:g} x "
+            f"sequential floor ({table['latency_ms']:g} ms, {table['days']} days)",
+            speedup,
+            None if speedup is None else speedup >= TARGET_CONCURRENCY_SPEEDUP,
+            fmt(speedup, ".2f"),
+        )
+    throttled = results.get("throttled")
+    for storm, rows in (throttled or {}).get("storms", {}).items():
+        one = [r["throttled"] for r in rows["1"]["runs"]]
+        many = [r["throttled"] for r in rows[str(CONCURRENCY_TARGET_LEVEL)]["runs"]]
+        equal = all(r.get("lake_equals_truth") for block in rows.values() for r in block["runs"])
+        add(
+            f"throttled ({storm.replace('_', ' ')}): concurrency {CONCURRENCY_TARGET_LEVEL} "
+            "draws no more 429s than concurrency 1 (median), lakes equal the truth",
+            max(many),
+            statistics.median(many) <= statistics.median(one) and equal,
+            f"429s {many} vs {one}; lakes equal the truth: {equal}",
+        )
     sizes = results["sizes"]
     rss = {
         k: v["latencies"].get("0", {}).get("ours", {}).get("median", {}).get("peak_rss_mb")
@@ -710,8 +920,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--contenders",
         nargs="+",
-        default=["floor", "ours", "cli", "dlt"],
-        choices=["floor", "ours", "cli", "dlt"],
+        default=list(MAIN_CONTENDERS),
+        choices=list(MAIN_CONTENDERS),
+    )
+    parser.add_argument(
+        "--ours-concurrency",
+        type=int,
+        default=CONCURRENCY_TARGET_LEVEL,
+        help=f"days at once of the {OURS_CONCURRENT} contender (CG_CONCURRENCY)",
+    )
+    parser.add_argument(
+        "--concurrency-levels",
+        type=int,
+        nargs="*",
+        default=[1, 2, 4, 8],
+        help="the CG_CONCURRENCY table (none: skip it)",
+    )
+    parser.add_argument(
+        "--concurrency-latency",
+        type=float,
+        default=100.0,
+        help="ms a page for the concurrency table and the throttled run",
+    )
+    parser.add_argument(
+        "--concurrency-days",
+        type=int,
+        default=8,
+        help="days for the concurrency table and the throttled run",
+    )
+    parser.add_argument(
+        "--throttle-every",
+        type=int,
+        default=10,
+        help="throttled run: a storm of 429s after every N requests (0: skip the run)",
+    )
+    parser.add_argument(
+        "--throttle-seconds", type=float, default=1.0, help="throttled run: storm length"
+    )
+    parser.add_argument(
+        "--throttled-runs",
+        type=int,
+        default=1,
+        help="runs of each throttled variant (default 1: its 429 counts vary little, and six "
+        "variants of storms take a while)",
     )
     parser.add_argument(
         "--all-latencies",

@@ -11,7 +11,8 @@ Contenders:
   (orjson), per day with the period filter, up to and including each day's empty page;
   keeps nothing.
 - ours: cg_assets' sync into a Parquet lake, per day `plan_day` + `sync_day`, as the asset
-  body does (cg_assets/defs/assets.py), without Dagster.
+  body does (cg_assets/defs/assets.py), without Dagster; `--concurrency N` runs N days at
+  once on one client (`run_days`), as CG_CONCURRENCY does.
 - dlt: dlt's rest_api source into its filesystem destination as Parquet. Runs in the
   benchmark-only virtualenv (benchmarks/.venv-dlt), so it imports nothing from cg_assets.
 - dagster-run: reads a finished `dagster asset materialize` run from DAGSTER_HOME (its step
@@ -108,9 +109,10 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
 
     from cg_assets.customergauge.client import CustomerGaugeClient
     from cg_assets.customergauge.endpoints import NON_RESPONSES
+    from cg_assets.day_runner import run_days
     from cg_assets.lake.parquet_lake import ParquetLake
     from cg_assets.settings import ClientSettings, LoadSettings
-    from cg_assets.sync import StoredState, SyncOptions, plan_day, sync_day
+    from cg_assets.sync import DayResult, StoredState, SyncOptions, plan_day, sync_day
 
     # As the CLI contender: days this old are not settled, so a first sync fetches each day
     # whole (run_full, the same path as a settle) and a second one catches up from cursors.
@@ -118,12 +120,27 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
         {"CG_START_DATE": args.start, "CG_SETTLE_AFTER_HOURS": SETTLE_AFTER_HOURS}
     )
     options = SyncOptions(settings.date_field, settings.timezone, settings.settle_after_hours)
+    if args.own_gates:
+        # The counterfactual for the throttled benchmark: each day stream backs off on its
+        # own (its own gate), as a client without the shared rate gate would.
+        from cg_assets.customergauge.gate import RateGate
+
+        shared_stream = CustomerGaugeClient.stream
+
+        def stream_with_its_own_gate(self: CustomerGaugeClient) -> CustomerGaugeClient:
+            view = shared_stream(self)
+            view._retry.gate = RateGate()
+            return view
+
+        CustomerGaugeClient.stream = stream_with_its_own_gate  # type: ignore[method-assign]
     profile = cProfile.Profile() if args.profile else None
     started = time.perf_counter()
     if profile:
         profile.enable()
     client = CustomerGaugeClient(
-        ClientSettings(api_url=args.api_url, auth_url=args.api_url + TOKEN_PATH),
+        ClientSettings(
+            api_url=args.api_url, auth_url=args.api_url + TOKEN_PATH, concurrency=args.concurrency
+        ),
         CLIENT_ID,
         CLIENT_SECRET,
     )
@@ -132,20 +149,41 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     rows = 0
     modes: dict[str, int] = {}
     stored: dict[dt.date, StoredState] = {}
-    with client:
-        for day in _days(args.start, args.days):
+
+    def sync_all(stored: dict[dt.date, StoredState]) -> tuple[list[DayResult], int]:
+        """As the asset body: plan + sync per day, `--concurrency` days at once (run_days)."""
+        results: list[DayResult] = []
+        incremental = 0
+
+        def work(day: dt.date) -> DayResult:
             plan = plan_day(
                 day,
                 now=dt.datetime.now(settings.tz),
                 options=options,
                 full_refresh=False,
-                stored=None,
+                stored=stored.get(day),
                 file_state=lake.day_state(NON_RESPONSES.name, day),
             )
-            result = sync_day(client, lake, NON_RESPONSES, day, plan, options)
-            rows += result.row_count
-            modes[plan.mode] = modes.get(plan.mode, 0) + 1
-            stored[day] = StoredState(result.cursor, options.date_field, options.timezone)
+            return sync_day(client, lake, NON_RESPONSES, day, plan, options)
+
+        def on_result(day: dt.date, result: DayResult | None, error: BaseException | None) -> None:
+            nonlocal incremental
+            if error is not None:
+                raise error
+            assert result is not None
+            results.append(result)
+            incremental += not result.plan.full_fetch
+
+        run_days(_days(args.start, args.days), work, args.concurrency, on_result)
+        return results, incremental
+
+    with client:
+        results, _ = sync_all({})
+        rows = sum(r.row_count for r in results)
+        modes: dict[str, int] = {}
+        for result in results:
+            modes[result.plan.mode] = modes.get(result.plan.mode, 0) + 1
+            stored[result.day] = StoredState(result.cursor, options.date_field, options.timezone)
         seconds = time.perf_counter() - started
         if profile:
             profile.disable()
@@ -156,24 +194,16 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
             "seconds": seconds,
             "records": rows,
             "client_requests": client.stats.requests,
+            "retries": dict(client.stats.retries),
+            "gate_pauses": client.gate.pauses,
+            "concurrency": args.concurrency,
             "modes": modes,
         }
         if args.catch_up:
             # Nothing new on the server: each day catches up from the cursor just stored.
             before = client.stats.requests
             started = time.perf_counter()
-            incremental = 0
-            for day in _days(args.start, args.days):
-                plan = plan_day(
-                    day,
-                    now=dt.datetime.now(settings.tz),
-                    options=options,
-                    full_refresh=False,
-                    stored=stored[day],
-                    file_state=lake.day_state(NON_RESPONSES.name, day),
-                )
-                sync_day(client, lake, NON_RESPONSES, day, plan, options)
-                incremental += not plan.full_fetch
+            _, incremental = sync_all(stored)
             out["catch_up"] = {
                 "seconds": time.perf_counter() - started,
                 "requests": client.stats.requests - before,
@@ -340,6 +370,14 @@ def main() -> int:
     parser.add_argument("--profile", default="", help="ours: write a cProfile summary here")
     parser.add_argument(
         "--catch-up", action="store_true", help="ours: then catch every day up (nothing new)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="ours: days synced at once (CG_CONCURRENCY)"
+    )
+    parser.add_argument(
+        "--own-gates",
+        action="store_true",
+        help="ours: a rate gate per day stream instead of the shared one (a counterfactual)",
     )
     args = parser.parse_args()
     result = CONTENDERS[args.contender](args)

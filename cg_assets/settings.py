@@ -238,6 +238,7 @@ DEFAULT_MAX_RETRIES = 6
 DEFAULT_RETRY_BUDGET_SECONDS = 600.0
 DEFAULT_BACKOFF_SECONDS = 1.0
 DEFAULT_LAKE_ROOT = "data/lake"
+MAX_CONCURRENCY = 16
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,8 @@ class ClientSettings:
     retry_budget_seconds: float = DEFAULT_RETRY_BUDGET_SECONDS
     backoff_seconds: float = DEFAULT_BACKOFF_SECONDS
     extra_params: tuple[tuple[str, str], ...] = ()
+    concurrency: int = 1  # days of one run that sync at the same time
+    max_requests_per_second: float | None = None  # over all of them; None: no ceiling
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ClientSettings:
@@ -327,6 +330,20 @@ class ClientSettings:
                 (),
                 parse_extra_params,
                 "a URL query string such as filter[cgid]=12&outbound=ref",
+            ),
+            concurrency=_parse(
+                env,
+                "CG_CONCURRENCY",
+                cls.concurrency,
+                _int_in(1, MAX_CONCURRENCY),
+                f"a whole number of days to sync at the same time, from 1 to {MAX_CONCURRENCY}",
+            ),
+            max_requests_per_second=_parse(
+                env,
+                "CG_MAX_REQUESTS_PER_SECOND",
+                cls.max_requests_per_second,
+                _positive_float,
+                "a number of requests per second above 0 (leave it unset for no ceiling)",
             ),
         )
 

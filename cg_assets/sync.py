@@ -255,11 +255,13 @@ def sync_day(
     privacy: LakePrivacy | None = None,
 ) -> DayResult:
     started = time.perf_counter()
-    before = client.stats.snapshot()
-    decoder = endpoint.decoder()
-    day_sync = _DaySync(client, lake, endpoint, decoder, day, plan, options, privacy)
-    result = day_sync.run_full() if plan.full_fetch else day_sync.run_catch_up()
-    result.stats = client.stats.since(before)
+    # The day's own stream: its stats count this day's requests only, even while other
+    # days sync side by side on the same client (token, rate gate and totals are shared).
+    with client.stream() as day_client:
+        decoder = endpoint.decoder()
+        day_sync = _DaySync(day_client, lake, endpoint, decoder, day, plan, options, privacy)
+        result = day_sync.run_full() if plan.full_fetch else day_sync.run_catch_up()
+        result.stats = day_client.stats.snapshot()
     result.seconds = time.perf_counter() - started
     return result
 

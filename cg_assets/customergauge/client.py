@@ -1,4 +1,5 @@
-"""Cursor paging of the CustomerGauge v7 sync APIs, with token refresh and retries.
+"""Cursor paging of the CustomerGauge v7 sync APIs, with token refresh and retries; one
+client can serve several day streams side by side (`CustomerGaugeClient.stream`).
 
 No Dagster here: the resource (resource.py) builds a client from settings; sync.py
 consumes its pages.
@@ -7,6 +8,7 @@ consumes its pages.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +24,7 @@ from cg_assets.customergauge.errors import (
     AuthenticationError,
     CustomerGaugeError,
 )
+from cg_assets.customergauge.gate import RateGate
 from cg_assets.customergauge.retry import RetryPolicy, TransientError
 from cg_assets.settings import ClientSettings
 
@@ -90,7 +93,40 @@ class ClientStats:
         )
 
 
+# A request may renew the token this often after 401s when other streams' requests used up
+# each renewed token first (possible only with tokens that die after a few requests).
+MAX_TOKEN_RENEWALS_PER_REQUEST = 3
+
+
+@dataclass
+class _Shared:
+    """What every stream of one client shares: settings, the token cache, the rate gate and
+    the totals. Nothing here belongs to one thread."""
+
+    settings: ClientSettings
+    secret: str
+    tokens: TokenProvider
+    gate: RateGate
+    totals: ClientStats
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+    lock: threading.Lock = field(default_factory=threading.Lock)  # guards `totals`
+
+
 class CustomerGaugeClient:
+    """A client, or one stream of a client (`stream()`).
+
+    Several streams (one per day synced side by side, each used by one thread at a time)
+    share one token cache, one rate gate and the totals in `stats` of the client they came
+    from; each has its own `stats` and its own `requests.Session`.
+
+    Why a session per stream rather than one shared: requests does not promise that a
+    `Session` is thread-safe (its cookie jar and adapters are mutated per request), so
+    sharing one would rest on undocumented behaviour. A stream's session is used by one
+    thread at a time and shares nothing mutable; the cost is one connection (TCP and TLS
+    handshake) per stream, small next to a day's pages, and kept alive across its pages.
+    """
+
     def __init__(
         self,
         settings: ClientSettings,
@@ -99,22 +135,48 @@ class CustomerGaugeClient:
         *,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = settings
-        self.stats = ClientStats()
-        self._session = session or http.new_session()
-        self._timeout = (settings.connect_timeout, settings.read_timeout)
-        self._secret = client_secret
-        self._retry = RetryPolicy(
-            max_retries=settings.max_retries,
-            budget_seconds=settings.retry_budget_seconds,
-            backoff_seconds=settings.backoff_seconds,
-            on_retry=self._count_retry,
+        timeout = (settings.connect_timeout, settings.read_timeout)
+        shared = _Shared(
+            settings=settings,
+            secret=client_secret,
+            tokens=TokenProvider(settings.auth_url, client_id, client_secret, timeout),
+            gate=RateGate(settings.max_requests_per_second, clock=clock, sleep=sleep),
+            totals=ClientStats(),
             sleep=sleep,
+            clock=clock,
         )
-        self._tokens = TokenProvider(
-            self._session, settings.auth_url, client_id, client_secret, self._timeout, self._retry
+        self._attach(shared, session or http.new_session(), own_stats=False)
+
+    def _attach(self, shared: _Shared, session: requests.Session, *, own_stats: bool) -> None:
+        self._shared = shared
+        self.settings = shared.settings
+        # A stream counts into its own stats and the client's totals; the client into totals.
+        self.stats = ClientStats() if own_stats else shared.totals
+        self._sinks = (self.stats, shared.totals) if own_stats else (shared.totals,)
+        self._session = session
+        self._timeout = (shared.settings.connect_timeout, shared.settings.read_timeout)
+        self._retry = RetryPolicy(
+            max_retries=shared.settings.max_retries,
+            budget_seconds=shared.settings.retry_budget_seconds,
+            backoff_seconds=shared.settings.backoff_seconds,
+            on_retry=self._count_retry,
+            sleep=shared.sleep,
+            clock=shared.clock,
+            gate=shared.gate,
         )
+
+    def stream(self) -> CustomerGaugeClient:
+        """A stream for one thread (one day): shares this client's token, rate gate and
+        totals; its own `stats` count only its requests. Close it when done (`with`)."""
+        view = object.__new__(CustomerGaugeClient)
+        view._attach(self._shared, http.new_session(), own_stats=True)
+        return view
+
+    @property
+    def gate(self) -> RateGate:
+        return self._shared.gate
 
     def close(self) -> None:
         self._session.close()
@@ -172,8 +234,7 @@ class CustomerGaugeClient:
             if next_cursor is not None:
                 seen_cursors.add(next_cursor)
                 cursor = next_cursor
-            self.stats.pages += 1
-            self.stats.records += len(records)
+            self._count(pages=1, records=len(records))
             yield Page(number, records, cursor, sent, len(body), body)
             if not records:
                 return
@@ -183,38 +244,46 @@ class CustomerGaugeClient:
     def _get_page(
         self, url: str, params: list[tuple[str, str]], what: str
     ) -> tuple[list[dict[str, Any]], Cursor | None, bytes]:
-        refreshed = False
+        tokens = self._shared.tokens
+        renewals = 0
         while True:
-            token = self._tokens.token()
-            self.stats.token_requests = self._tokens.tokens_fetched
+            token, fetched = tokens.token(self._session, self._retry)
+            if fetched:
+                self._count(token_requests=1)
             try:
                 response, body = self._retry.run(
                     lambda token=token: self._attempt_page(url, params, token, what), what
                 )
             except _Unauthorized:
-                if refreshed:
+                if (renewals and tokens.was_refused_fresh(token)) or (
+                    renewals >= MAX_TOKEN_RENEWALS_PER_REQUEST
+                ):
                     raise AuthenticationError(
                         f"{what}: CustomerGauge answered 401 Unauthenticated to a freshly issued "
                         "token. Check that the Connected App (CG_CLIENT_ID) may read this API and "
                         "that CG_API_URL and CG_AUTH_URL belong to the same region."
                     ) from None
-                # A token can expire early or be revoked server-side: fetch one and retry once.
-                self._tokens.invalidate()
-                refreshed = True
+                # A token can expire early or be revoked server-side: renew it (once for all
+                # streams: a stream whose 401 comes after another's renewal reuses the new
+                # token) and retry.
+                tokens.invalidate(token)
+                renewals += 1
                 continue
             return *self._parse_body(body, what), response.content
 
     def _attempt_page(
         self, url: str, params: list[tuple[str, str]], token: str, what: str
     ) -> tuple[requests.Response, Any]:
-        self.stats.requests += 1
+        self._count(requests=1)
         headers = {wire.AUTH_HEADER: f"{wire.AUTH_SCHEME} {token}"}
         response = http.attempt(
             self._session, "GET", url, self._timeout, params=params, headers=headers
         )
-        self.stats.bytes += len(response.content)
+        self._count(bytes_=len(response.content))
         if response.status_code == 401:
             raise _Unauthorized
+        if 200 <= response.status_code < 300:
+            self._shared.tokens.accepted(token)
         http.raise_for_unexpected(response, what)
         body = http.decode_json_body(response, what)
         if not isinstance(body, dict):
@@ -241,16 +310,36 @@ class CustomerGaugeClient:
             raise ApiContractError(f"{what}: cursor.next is {next_cursor!r}, expected an integer.")
         return data, next_cursor
 
+    def _count(
+        self,
+        *,
+        requests: int = 0,
+        pages: int = 0,
+        records: int = 0,
+        bytes_: int = 0,
+        token_requests: int = 0,
+        retry: str | None = None,
+    ) -> None:
+        with self._shared.lock:  # totals are shared by every stream's thread
+            for stats in self._sinks:
+                stats.requests += requests
+                stats.pages += pages
+                stats.records += records
+                stats.bytes += bytes_
+                stats.token_requests += token_requests
+                if retry is not None:
+                    stats.retries[retry] += 1
+
     def _count_retry(self, cause: str) -> None:
-        self.stats.retries[cause] += 1
+        self._count(retry=cause)
 
     @property
     def tokens_fetched(self) -> int:
-        return self._tokens.tokens_fetched
+        return self._shared.tokens.tokens_fetched
 
     def redact(self, text: str) -> str:
         """Belt and braces for messages built from foreign text: drop the secret and the token."""
-        for secret in (self._secret, self._tokens.current):
+        for secret in (self._shared.secret, self._shared.tokens.current):
             if secret:
                 text = text.replace(secret, "***")
         return text

@@ -24,6 +24,8 @@ _FIELD_TO_ENV = {
     "retry_budget_seconds": "CG_RETRY_BUDGET_SECONDS",
     "backoff_seconds": "CG_BACKOFF_SECONDS",
     "extra_params": "CG_EXTRA_PARAMS",
+    "concurrency": "CG_CONCURRENCY",
+    "max_requests_per_second": "CG_MAX_REQUESTS_PER_SECOND",
 }
 
 
@@ -52,6 +54,10 @@ class CustomerGaugeResource(ConfigurableResource):
     backoff_seconds: float | None = Field(default=None, description="Default CG_BACKOFF_SECONDS.")
     extra_params: str | None = Field(
         default=None, description="Extra query string; default CG_EXTRA_PARAMS."
+    )
+    concurrency: int | None = Field(default=None, description="1..16; default CG_CONCURRENCY or 1.")
+    max_requests_per_second: float | None = Field(
+        default=None, description="Default CG_MAX_REQUESTS_PER_SECOND (unset: no ceiling)."
     )
 
     def client_settings(self) -> ClientSettings:

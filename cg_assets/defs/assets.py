@@ -11,7 +11,7 @@ lake (lake/locks.py), so no two writers, however launched, ever merge into one d
 
 # No `from __future__ import annotations`: Dagster reads the asset function's annotations.
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from dagster import (
@@ -35,6 +35,7 @@ from pydantic import Field
 from cg_assets import clock
 from cg_assets.customergauge.endpoints import Endpoint
 from cg_assets.customergauge.resource import CustomerGaugeResource
+from cg_assets.day_runner import run_days
 from cg_assets.defs import checks
 from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY
 from cg_assets.defs.partitions import daily_partitions
@@ -200,6 +201,9 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         written: list[dt.date] = []
         api_out_of_day: dict[dt.date, int] = {}
         with customergauge.get_client() as client:
+            # The instance is read here, in the run's own thread: the days then sync in
+            # worker threads (CG_CONCURRENCY) and are recorded back in this thread.
+            stored = {day: stored_state(context.instance, key, day.isoformat()) for day in days}
 
             def sync_one(day: dt.date) -> DayResult:
                 # Plan under the lock: the footer it reads is the one this writer replaces.
@@ -209,12 +213,14 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                         now=clock.utc_now(),
                         options=options,
                         full_refresh=config.full_refresh,
-                        stored=stored_state(context.instance, key, day.isoformat()),
+                        stored=stored[day],
                         file_state=parquet_lake.day_state(endpoint.name, day),
                     )
                     if not plan.fetches:
                         return adopt_day(parquet_lake, endpoint, day, plan)
-                    return sync_day(client, parquet_lake, endpoint, day, plan, options, privacy)
+                    return sync_day(
+                        client, parquet_lake, endpoint, day, plan, options, privacy=privacy
+                    )
 
             def record(day: dt.date, result: DayResult | None, error: BaseException | None) -> None:
                 partition = day.isoformat()
@@ -255,7 +261,12 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                         f"{options.date_field} is not on this day; they were not written."
                     )
 
-            run_days(days, sync_one, record)
+            concurrency = client.settings.concurrency
+            if len(days) > 1:
+                context.log.info(
+                    f"{len(days)} days, {min(concurrency, len(days))} at a time (CG_CONCURRENCY)"
+                )
+            run_days(days, sync_one, concurrency, record)
         yield from checks.run_inline_checks(
             key, endpoint, parquet_lake, written, date_field, api_out_of_day
         )
@@ -271,18 +282,3 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
             )
 
     return _sync
-
-
-def run_days(
-    days: list[dt.date],
-    sync_one: Callable[[dt.date], DayResult],
-    record: Callable[[dt.date, DayResult | None, BaseException | None], None],
-) -> None:
-    """Each day in turn, oldest first; an exception fails that day alone."""
-    for day in days:
-        try:
-            result = sync_one(day)
-        except Exception as exc:
-            record(day, None, exc)
-        else:
-            record(day, result, None)

@@ -138,7 +138,8 @@ class SimulatorControl:
 
     def configure(self, **config: Any) -> dict[str, Any]:
         """Merge config (latency_ms, max_page_size, expire_tokens_after_requests,
-        token_ttl_seconds, omit_expires_in, revoked); returns the whole config."""
+        token_ttl_seconds, omit_expires_in, revoked, throttle_every_requests,
+        throttle_seconds, throttle_retry_after); returns the whole config."""
         return self._call("POST", "/config", body=config)
 
     def reset(self, **kw: Any) -> None:

@@ -147,6 +147,12 @@ class SimConfig:
     # Days (YYYY-MM-DD) whose pages break the contract (a malformed date) until repaired:
     # a day that fails every run for as long as it stays in this list.
     broken_days: list[str] = field(default_factory=list)
+    # A rate limiter's storms: after every n API requests it answers, the API answers every
+    # request with 429 for throttle_seconds (with a Retry-After of the whole seconds left
+    # when throttle_retry_after). The same data gives the same storms at any concurrency.
+    throttle_every_requests: int | None = None
+    throttle_seconds: float = 1.0
+    throttle_retry_after: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,9 +169,11 @@ class SimConfig:
         merged.update(changes)
         _check_number(merged, "latency_ms", allow_none=False)
         _check_number(merged, "token_ttl_seconds", allow_none=False)
+        _check_number(merged, "throttle_seconds", allow_none=False)
         _check_int(merged, "max_page_size", 1)
         _check_int(merged, "expire_tokens_after_requests", 0)
-        for name in ("omit_expires_in", "revoked", "extra_personal_fields"):
+        _check_int(merged, "throttle_every_requests", 1)
+        for name in ("omit_expires_in", "revoked", "extra_personal_fields", "throttle_retry_after"):
             if not isinstance(merged[name], bool):
                 raise ValueError(f"config {name!r} must be true or false")
         broken = merged["broken_days"]

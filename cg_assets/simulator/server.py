@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import math
 import secrets
 import socket
 import sys
@@ -111,6 +112,8 @@ class _Stats:
         self.records_served = 0
         self.dropped = 0
         self.status_counts: Counter[int] = Counter()
+        # API requests, newest last: path, query, "at" (time.monotonic() on arrival) and
+        # "status" (None until answered; 0 for a dropped connection).
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
 
 
@@ -274,6 +277,8 @@ class SimulatorServer:
         self._faults = flt.FaultQueue()
         self._stats = _Stats()
         self._tokens: dict[str, _Token] = {}
+        self._throttled_until = 0.0  # time.monotonic() when the current storm ends
+        self._answered_since_storm = 0
         self._prewarm_records = prewarm_records
         self._live_every = float(live_every_seconds)
         self._stop = threading.Event()
@@ -397,11 +402,17 @@ class SimulatorServer:
             self._faults.clear()
             self._config = self._defaults.copy()
             self._stats = _Stats()
+            self._throttled_until = 0.0
+            self._answered_since_storm = 0
 
     # --- state helpers ----------------------------------------------------------------
     def configure(self, **changes: Any) -> dict[str, Any]:
         with self._lock:
             self._config.update(changes)
+            if any(name.startswith("throttle_") for name in changes):
+                # A new throttle starts counting afresh: the same data meets the same storms.
+                self._throttled_until = 0.0
+                self._answered_since_storm = 0
             return self._config.as_dict()
 
     def inject(self, *faults: Mapping[str, Any]) -> None:
@@ -499,16 +510,45 @@ class SimulatorServer:
     def _api(
         self, path: str, query: Mapping[str, list[str]], headers: Mapping[str, str]
     ) -> Response:
+        entry: dict[str, Any] = {
+            "path": path,
+            "query": _flat_query(query),
+            "at": time.monotonic(),
+            "status": None,  # set below: the dict's size never changes once it is logged
+        }
         with self._lock:
             self._stats.api_requests += 1
-            self._stats.requests.append({"path": path, "query": _flat_query(query)})
+            self._stats.requests.append(entry)
             config = self._config.copy()
-        fault = self._faults.take(flt.TARGET_API)
-        if config.latency_ms > 0:
-            time.sleep(config.latency_ms / 1000.0)
-        response = self._api_response(API_PATHS[path], query, headers, config, fault)
+            throttled = self._throttle(config, entry["at"])
+        if throttled is not None:
+            response = throttled
+        else:
+            fault = self._faults.take(flt.TARGET_API)
+            if config.latency_ms > 0:
+                time.sleep(config.latency_ms / 1000.0)
+            response = self._api_response(API_PATHS[path], query, headers, config, fault)
+        entry["status"] = response.status if response.mode != DROP else 0
         self._count(response)
         return response
+
+    def _throttle(self, config: flt.SimConfig, now: float) -> Response | None:
+        """A 429 while a throttle storm lasts (a storm starts after every
+        `throttle_every_requests` requests answered); None otherwise. Holds self._lock."""
+        every = config.throttle_every_requests
+        if every is None:
+            return None
+        if now >= self._throttled_until:
+            if self._answered_since_storm < every:
+                self._answered_since_storm += 1
+                return None
+            self._throttled_until = now + config.throttle_seconds
+            self._answered_since_storm = 0
+        headers = []
+        if config.throttle_retry_after:
+            left = math.ceil(self._throttled_until - now)
+            headers.append((wire.RETRY_AFTER_HEADER, str(max(1, left))))
+        return json_response(429, {wire.BODY_MESSAGE: "Too Many Attempts."}, headers)
 
     def _gateway_fault(self, fault: flt.Fault | None) -> Response | None:
         """Faults answered before the application sees the request (None: carry on)."""

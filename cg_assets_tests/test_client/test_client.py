@@ -39,6 +39,21 @@ def truth_keys(control: SimulatorControl, day: dt.date = DAY) -> list[int]:
     return [r["number_customergauge"] for r in control.truth(field="date_sent", start=day, end=day)]
 
 
+class FakeTime:
+    """An injected clock that the injected sleep advances: retry waits are recorded, not slept."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.waits: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
 def query_value(request: dict, name: str) -> Any:
     value = request["query"].get(name)
     return value[0] if isinstance(value, list) and len(value) == 1 else value
@@ -164,10 +179,15 @@ def test_faults_on_the_token_endpoint_are_retried_too(client, control, target):
 
 
 def test_retry_after_is_honoured(simulator, control):
-    waits: list[float] = []
+    fake = FakeTime()
+    waits = fake.waits
     resource = make_resource(simulator)
     client = CustomerGaugeClient(
-        resource.client_settings(), "cg-demo-client", DEMO_CLIENT_SECRET, sleep=waits.append
+        resource.client_settings(),
+        "cg-demo-client",
+        DEMO_CLIENT_SECRET,
+        sleep=fake.sleep,
+        clock=fake.monotonic,
     )
     control.inject({"kind": "status", "code": 429, "retry_after": 7})
     with client:
@@ -176,10 +196,15 @@ def test_retry_after_is_honoured(simulator, control):
 
 
 def test_backoff_without_retry_after_grows_and_stays_bounded(simulator, control):
-    waits: list[float] = []
+    fake = FakeTime()
+    waits = fake.waits
     resource = make_resource(simulator, backoff_seconds=1.0, max_retries=4)
     client = CustomerGaugeClient(
-        resource.client_settings(), "cg-demo-client", DEMO_CLIENT_SECRET, sleep=waits.append
+        resource.client_settings(),
+        "cg-demo-client",
+        DEMO_CLIENT_SECRET,
+        sleep=fake.sleep,
+        clock=fake.monotonic,
     )
     control.inject({"kind": "status", "code": 503, "times": 4})
     with client:
@@ -217,10 +242,15 @@ def test_a_persistent_html_page_fails_quoting_the_start_of_the_body(simulator, c
 
 
 def test_a_retry_after_beyond_the_budget_gives_up_at_once(simulator, control):
-    waits: list[float] = []
+    fake = FakeTime()
+    waits = fake.waits
     resource = make_resource(simulator, retry_budget_seconds=30)
     client = CustomerGaugeClient(
-        resource.client_settings(), "cg-demo-client", DEMO_CLIENT_SECRET, sleep=waits.append
+        resource.client_settings(),
+        "cg-demo-client",
+        DEMO_CLIENT_SECRET,
+        sleep=fake.sleep,
+        clock=fake.monotonic,
     )
     control.inject({"kind": "status", "code": 429, "retry_after": 120})
     with client, pytest.raises(RetriesExhaustedError, match="CG_RETRY_BUDGET_SECONDS"):
@@ -277,7 +307,7 @@ def test_the_secret_and_the_token_never_reach_logs_or_errors(simulator, control,
     seen: list[str] = []
     with make_resource(simulator, max_retries=1).get_client() as client:
         fetch_day(client)
-        token = client._tokens.current
+        token = client._shared.tokens.current
         assert token
         for fault in (
             {"kind": "status", "code": 500, "times": 5},

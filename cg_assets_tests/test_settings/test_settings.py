@@ -42,6 +42,15 @@ def test_client_settings_from_a_region():
     )
 
 
+def test_concurrency_and_request_ceiling():
+    defaults = ClientSettings.from_env({"CG_REGION": "eu"})
+    assert (defaults.concurrency, defaults.max_requests_per_second) == (1, None)
+    settings = ClientSettings.from_env(
+        {"CG_REGION": "eu", "CG_CONCURRENCY": "16", "CG_MAX_REQUESTS_PER_SECOND": "2.5"}
+    )
+    assert (settings.concurrency, settings.max_requests_per_second) == (16, 2.5)
+
+
 def test_explicit_urls_need_no_region():
     settings = ClientSettings.from_env(
         {"CG_API_URL": "http://127.0.0.1:1/", "CG_AUTH_URL": "http://127.0.0.1:1/t"}
@@ -63,6 +72,11 @@ def test_explicit_urls_need_no_region():
         ({"CG_REGION": "eu", "CG_MAX_RETRIES": "-1"}, ["CG_MAX_RETRIES"]),
         ({"CG_REGION": "eu", "CG_RETRY_BUDGET_SECONDS": "0"}, ["CG_RETRY_BUDGET_SECONDS"]),
         ({"CG_REGION": "eu", "CG_EXTRA_PARAMS": "&&"}, ["CG_EXTRA_PARAMS"]),
+        ({"CG_REGION": "eu", "CG_CONCURRENCY": "0"}, ["CG_CONCURRENCY", "1 to 16"]),
+        ({"CG_REGION": "eu", "CG_CONCURRENCY": "17"}, ["CG_CONCURRENCY", "1 to 16"]),
+        ({"CG_REGION": "eu", "CG_CONCURRENCY": "four"}, ["CG_CONCURRENCY"]),
+        ({"CG_REGION": "eu", "CG_MAX_REQUESTS_PER_SECOND": "0"}, ["CG_MAX_REQUESTS_PER_SECOND"]),
+        ({"CG_REGION": "eu", "CG_MAX_REQUESTS_PER_SECOND": "-2"}, ["CG_MAX_REQUESTS_PER_SECOND"]),
     ],
 )
 def test_bad_run_time_settings_name_the_variable_and_what_it_accepts(env, names):
@@ -155,3 +169,10 @@ def test_secrets_are_env_vars_in_the_shipped_definitions():
     resource = defs.resources["customergauge"]
     # unresolved EnvVar: the field holds the variable's name, never a value
     assert resource.client_secret == "CG_CLIENT_SECRET" and resource.client_id == "CG_CLIENT_ID"
+
+
+def test_resource_fields_set_concurrency_and_the_request_ceiling(simulator, monkeypatch):
+    monkeypatch.setenv("CG_CONCURRENCY", "2")
+    assert make_resource(simulator).client_settings().concurrency == 2
+    settings = make_resource(simulator, concurrency=4, max_requests_per_second=5).client_settings()
+    assert (settings.concurrency, settings.max_requests_per_second) == (4, 5.0)

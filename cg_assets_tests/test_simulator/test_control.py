@@ -36,7 +36,8 @@ def test_stats_count_and_never_show_headers(api, ctl):
         {"per_page": "x"},
         {},
     ]
-    assert all(set(r) == {"path", "query"} for r in stats["requests"])
+    assert all(set(r) == {"path", "query", "at", "status"} for r in stats["requests"])
+    assert [r["status"] for r in stats["requests"]] == [200, 422, 401]
     text = json.dumps(stats)
     assert token not in text and "Bearer" not in text and "secret" not in text
     ctl.reset_stats()

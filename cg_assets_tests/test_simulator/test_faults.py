@@ -194,3 +194,31 @@ def test_out_of_day(api, ctl, field):
     assert not data[-1]["date_sent"].startswith(str(DAY))
     assert not data[-1][field].startswith(str(DAY))
     assert all(r[field].startswith(str(DAY)) for r in data[:5])
+
+
+def test_throttle_storms_answer_429_after_every_n_requests(api, ctl):
+    api.login()
+    ctl.configure(throttle_every_requests=2, throttle_seconds=30)
+    statuses = [api.get().status_code for _ in range(4)]
+    assert statuses == [200, 200, 429, 429]  # the storm lasts 30 s: every request is refused
+    response = api.get()
+    assert response.headers[wire.RETRY_AFTER_HEADER] in ("29", "30")  # whole seconds left
+    log = ctl.stats()["requests"]
+    assert [r["status"] for r in log] == [200, 200, 429, 429, 429]
+    assert [r["at"] for r in log] == sorted(r["at"] for r in log)
+    ctl.configure(throttle_retry_after=False)
+    assert wire.RETRY_AFTER_HEADER not in api.get().headers
+
+
+def test_throttle_config_is_validated(ctl):
+    for bad in ({"throttle_every_requests": 0}, {"throttle_seconds": -1}):
+        with pytest.raises(RuntimeError, match="throttle"):
+            ctl.configure(**bad)
+
+
+def test_setting_a_throttle_restarts_its_count(api, ctl):
+    api.login()
+    ctl.configure(throttle_every_requests=2, throttle_seconds=30)
+    assert [api.get().status_code for _ in range(3)] == [200, 200, 429]
+    ctl.configure(throttle_every_requests=2)  # the same throttle, set again: a fresh count
+    assert [api.get().status_code for _ in range(3)] == [200, 200, 429]
