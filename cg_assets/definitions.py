@@ -1,6 +1,14 @@
-"""Wires the endpoint table, assets, checks, automation and resources into `Definitions`."""
+"""Wires the endpoint table, assets, checks, automation and resources into `Definitions`.
 
-from dagster import Definitions
+Loaded the dg way: `defs` is a `@definitions` function, so the code location (dg dev,
+`dg check defs`, workspace.yaml, `dagster api grpc`) builds it when it loads, and it
+merges whatever the defs folder holds (`load_from_defs_folder`: a module or component
+added under cg_assets/defs/ that defines Dagster objects at module level joins in).
+"""
+
+from pathlib import Path
+
+from dagster import Definitions, definitions, load_from_defs_folder
 
 from cg_assets.customergauge.endpoints import ENDPOINTS
 from cg_assets.defs.assets import asset_key_for, build_sync_asset
@@ -26,4 +34,9 @@ def build_definitions(settings: LoadSettings) -> Definitions:
     )
 
 
-defs = build_definitions(LoadSettings.from_env())
+@definitions
+def defs() -> Definitions:
+    return Definitions.merge(
+        load_from_defs_folder(path_within_project=Path(__file__).parent),
+        build_definitions(LoadSettings.from_env()),
+    )

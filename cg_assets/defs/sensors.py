@@ -17,7 +17,6 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from dagster import (
     AssetKey,
@@ -33,15 +32,11 @@ from dagster import (
     sensor,
 )
 
-if TYPE_CHECKING:  # not exported by dagster's public API
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
-
 from cg_assets.defs.assets import LAKE_WRITER_TAG
 from cg_assets.defs.automation import (
     AUTOMATION_TAG,
     SETTLE_OF_TAG,
+    SyncJob,
     in_flight_days,
     sensor_status,
 )
@@ -194,7 +189,7 @@ def _request(
 
 
 def build_settle_sensor(
-    job: "UnresolvedAssetJobDefinition", keys: Sequence[AssetKey], settings: LoadSettings
+    job: SyncJob, keys: Sequence[AssetKey], settings: LoadSettings
 ) -> SensorDefinition:
     @sensor(
         name=SENSOR_NAME,
