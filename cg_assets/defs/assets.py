@@ -30,7 +30,7 @@ from pydantic import Field
 from cg_assets.customergauge.endpoints import Endpoint
 from cg_assets.customergauge.errors import CustomerGaugeError
 from cg_assets.customergauge.resource import CustomerGaugeResource
-from cg_assets.defs import checks
+from cg_assets.defs import checks, run_guards
 from cg_assets.defs.partitions import daily_partitions
 from cg_assets.defs.resources import LakeResource
 from cg_assets.lake.schema import RecordDecoder
@@ -172,6 +172,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         lake: LakeResource,
     ) -> MaterializeResult:
         customergauge.validate()
+        run_guards.check_run_start(context, customergauge, lake)
         parquet_lake = lake.get_lake()
         parquet_lake.clear_staging(endpoint.name)
         partitions = context.partition_keys

@@ -1,6 +1,9 @@
-"""Resources: the CustomerGauge client (see customergauge/resource.py) and the lake."""
+"""The lake resource and the default resources: every setting through `dagster.EnvVar`."""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Mapping
 
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
@@ -9,23 +12,28 @@ from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.settings import lake_root_from_env
 
+LAKE_ROOT_VARIABLE = "CG_LAKE_ROOT"
+
 
 class LakeResource(ConfigurableResource):
     """Where the Parquet lake lives: a local folder or a pyarrow filesystem URI (s3://, gs://)."""
 
-    root: str | None = Field(default=None, description="Default CG_LAKE_ROOT, else data/lake.")
+    root: str | None = Field(default=None, description="CG_LAKE_ROOT; default data/lake.")
+
+    def root_path(self) -> str:
+        return self.root or lake_root_from_env()
 
     def get_lake(self) -> ParquetLake:
-        lake = ParquetLake(self.root or lake_root_from_env())
+        lake = ParquetLake(self.root_path())
         lake.ensure_writable()
         return lake
 
 
-def default_resources() -> dict[str, ConfigurableResource]:
-    # Secrets through EnvVar: resolved when a run starts, never shown in run config or the UI.
+def default_resources(environ: Mapping[str, str] | None = None) -> dict[str, ConfigurableResource]:
+    # EnvVar: resolved when a run starts, never shown as a value in run config or the UI.
+    environ = os.environ if environ is None else environ
+    lake_root = EnvVar(LAKE_ROOT_VARIABLE) if environ.get(LAKE_ROOT_VARIABLE, "").strip() else None
     return {
-        "customergauge": CustomerGaugeResource(
-            client_id=EnvVar("CG_CLIENT_ID"), client_secret=EnvVar("CG_CLIENT_SECRET")
-        ),
-        "lake": LakeResource(),
+        "customergauge": CustomerGaugeResource.from_environment(environ),
+        "lake": LakeResource(root=lake_root),
     }

@@ -195,8 +195,8 @@ LOAD_TIME_SETTINGS = {
 def test_a_bad_load_time_setting_fails_the_code_location_load_naming_it(
     monkeypatch: pytest.MonkeyPatch, clean_env, name
 ):
-    # What `dagster dev` and `dagster definitions validate` do: import the module named in
-    # pyproject.toml. test_settings does this in a subprocess for CG_DATE_FIELD; here the
+    # What `dg dev` and `dg check defs` do: import the module named in pyproject.toml and
+    # load its `defs`. test_settings does this in a subprocess for CG_DATE_FIELD; here the
     # import runs in this process (the module is put back afterwards) to save the start-up.
     value, message = LOAD_TIME_SETTINGS[name]
     monkeypatch.setenv(name, value)
@@ -204,7 +204,7 @@ def test_a_bad_load_time_setting_fails_the_code_location_load_naming_it(
     loaded = sys.modules.pop(module, None)
     try:
         with pytest.raises(SettingsError) as info:
-            importlib.import_module(module)
+            importlib.import_module(module).defs()  # a dg @definitions function: loads here
     finally:
         sys.modules.pop(module, None)
         if loaded is not None:

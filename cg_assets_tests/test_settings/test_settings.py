@@ -99,9 +99,10 @@ def test_bad_load_time_settings_name_the_variable_and_what_it_accepts(env, names
 
 
 def test_a_bad_load_time_setting_fails_the_code_location_load():
-    env = {**os.environ, "CG_DATE_FIELD": "date_opened"}
+    # `defs` is a dg @definitions function: the settings are read when the location loads.
+    env = {**os.environ, "CG_DATE_FIELD": "date_opened", "VIRTUAL_ENV": str(ROOT / ".venv")}
     done = subprocess.run(
-        [sys.executable, "-c", "import cg_assets.definitions"],
+        [str(Path(sys.executable).with_name("dg")), "check", "defs"],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -109,7 +110,7 @@ def test_a_bad_load_time_setting_fails_the_code_location_load():
         timeout=120,
     )
     assert done.returncode != 0
-    assert "CG_DATE_FIELD='date_opened' is invalid" in done.stderr
+    assert "CG_DATE_FIELD='date_opened' is invalid" in done.stdout + done.stderr
 
 
 def test_a_bad_run_time_setting_fails_the_run_at_its_start(simulator, instance, tmp_path):
@@ -126,8 +127,14 @@ def test_a_bad_run_time_setting_fails_the_run_at_its_start(simulator, instance, 
         raise_on_error=False,
     )
     assert not result.success
-    failure = result.failure_data_for_node("customergauge__non_responses")
-    assert "CG_PER_PAGE='5000' is invalid" in str(failure.error.cause or failure.error)
+    # validated when the resource is set up for the run, before the asset body starts
+    assert any(
+        "CG_PER_PAGE='5000' is invalid" in str(error.cause or error)
+        for error in (
+            getattr(event.event_specific_data, "error", None) for event in result.all_events
+        )
+        if error is not None
+    )
     assert simulator_requests(simulator) == 0
 
 
@@ -153,6 +160,6 @@ def test_an_unwritable_lake_root_names_cg_lake_root(tmp_path):
 def test_secrets_are_env_vars_in_the_shipped_definitions():
     from cg_assets.definitions import defs
 
-    resource = defs.resources["customergauge"]
+    resource = defs().resources["customergauge"]  # `defs` is a dg @definitions function
     # unresolved EnvVar: the field holds the variable's name, never a value
     assert resource.client_secret == "CG_CLIENT_SECRET" and resource.client_id == "CG_CLIENT_ID"
