@@ -13,7 +13,6 @@ from dagster import Definitions, definitions, load_from_defs_folder
 from cg_assets.customergauge.endpoints import ENDPOINTS
 from cg_assets.defs.assets import asset_key_for, build_sync_asset
 from cg_assets.defs.automation import build_sync_job
-from cg_assets.defs.checks import build_freshness_check
 from cg_assets.defs.partitions import daily_partitions
 from cg_assets.defs.resources import default_resources
 from cg_assets.defs.schedules import build_catch_up_schedule
@@ -26,7 +25,6 @@ def build_definitions(settings: LoadSettings) -> Definitions:
     job = build_sync_job(keys, daily_partitions(settings))
     return Definitions(
         assets=[build_sync_asset(e, settings) for e in ENDPOINTS],
-        asset_checks=[build_freshness_check(key, settings) for key in keys],
         jobs=[job],
         schedules=[build_catch_up_schedule(job, keys, settings)],
         sensors=[build_settle_sensor(job, keys, settings)],

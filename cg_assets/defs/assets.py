@@ -7,6 +7,7 @@ the run then fails naming the failed days, after recording the days that succeed
 
 # No `from __future__ import annotations`: Dagster reads the asset function's annotations.
 import datetime as dt
+import warnings
 from typing import Any
 
 from dagster import (
@@ -16,6 +17,7 @@ from dagster import (
     AssetRecordsFilter,
     AssetsDefinition,
     BackfillPolicy,
+    BetaWarning,
     Config,
     DagsterInstance,
     Failure,
@@ -31,11 +33,21 @@ from cg_assets.customergauge.endpoints import Endpoint
 from cg_assets.customergauge.errors import CustomerGaugeError
 from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.defs import checks, run_guards
+from cg_assets.defs.freshness import freshness_policy
 from cg_assets.defs.partitions import daily_partitions
 from cg_assets.defs.resources import LakeResource
 from cg_assets.lake.schema import RecordDecoder
 from cg_assets.settings import LoadSettings
 from cg_assets.sync import DayResult, StoredState, SyncOptions, plan_day, sync_day
+
+# BackfillPolicy.single_run() is what makes a range one run. Dagster marks the parameter beta
+# and warns wherever the code location loads (about three times a run): nothing a user can
+# act on, so that one message is silenced where the parameter is used.
+warnings.filterwarnings(
+    "ignore",
+    message="Parameter `backfill_policy` of function `asset` is currently in beta",
+    category=BetaWarning,
+)
 
 ASSET_PREFIX = "customergauge"
 GROUP = "customergauge"
@@ -152,6 +164,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         description=endpoint.description,
         partitions_def=daily_partitions(settings),
         backfill_policy=BackfillPolicy.single_run(),
+        freshness_policy=freshness_policy(settings),
         kinds={"customergauge", "parquet"},
         pool=LAKE_POOL,
         op_tags={LAKE_WRITER_TAG: endpoint.name},
