@@ -232,6 +232,9 @@ class SimulatorServer:
         self._timezone = timezone
         self._journal = Journal(journal) if journal else None
         stored, live_additions = self._journal.load() if self._journal else (None, [])
+        # Generated records are dated up to now, never later: a restart regenerates with
+        # the first session's moment, so it serves exactly the same records.
+        not_after = _now(timezone)
         if stored is not None:  # a restart: serve exactly the data of the first session
             seed, records, start, end = (
                 stored["seed"],
@@ -239,10 +242,19 @@ class SimulatorServer:
                 stored["start"],
                 stored["end"],
             )
+            not_after = (
+                dt.datetime.fromisoformat(stored["not_after"]) if stored.get("not_after") else None
+            )
         today = _today(timezone)
         end_day = parse_day(end) if end is not None else today
         start_day = parse_day(start) if start is not None else end_day - dt.timedelta(days=13)
-        self._generation = {"seed": seed, "records": records, "start": start_day, "end": end_day}
+        self._generation = {
+            "seed": seed,
+            "records": records,
+            "start": start_day,
+            "end": end_day,
+            "not_after": not_after,
+        }
         self._client_id = client_id
         self._client_secret = client_secret
         self._lock = threading.Lock()
@@ -256,9 +268,7 @@ class SimulatorServer:
         self._live_every = float(live_every_seconds)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._dataset = Dataset(
-            records=records, start=start_day, end=end_day, seed=seed, prewarm=prewarm_records
-        )
+        self._dataset = Dataset(**self._generation, prewarm=prewarm_records)
         for at in live_additions:
             self._dataset.add_records(at.date(), 1, at=at)
         if self._journal:
@@ -268,6 +278,7 @@ class SimulatorServer:
                     "records": records,
                     "start": start_day.isoformat(),
                     "end": end_day.isoformat(),
+                    "not_after": not_after.isoformat() if not_after else None,
                 }
             )
         self._httpd = _HTTPServer((host, port), self)
