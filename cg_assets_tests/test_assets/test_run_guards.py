@@ -84,7 +84,22 @@ def test_a_run_on_a_throw_away_instance_refuses_and_writes_nothing(simulator, tm
     assert not lake.exists() and requests_to(simulator) == 0
 
 
-def test_the_readme_cli_without_dagster_home_refuses_and_writes_nothing(simulator, tmp_path):
+CLI_COMMANDS = {
+    # the README's initial load from the command line, and Dagster's own CLI
+    "dg launch": [str(Path(sys.executable).with_name("dg")), "launch", "--assets"],
+    "dagster asset materialize": [
+        DAGSTER,
+        "asset",
+        "materialize",
+        "-m",
+        "cg_assets.definitions",
+        "--select",
+    ],
+}
+
+
+@pytest.mark.parametrize("command", sorted(CLI_COMMANDS))
+def test_the_cli_without_dagster_home_refuses_and_writes_nothing(simulator, tmp_path, command):
     lake = tmp_path / "lake"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CG_", "DAGSTER_"))}
     env.update(
@@ -95,14 +110,11 @@ def test_the_readme_cli_without_dagster_home_refuses_and_writes_nothing(simulato
             "CG_CLIENT_SECRET": DEMO_CLIENT_SECRET,
             "CG_START_DATE": SIM_START.isoformat(),
             "CG_LAKE_ROOT": str(lake),
+            "VIRTUAL_ENV": str(ROOT / ".venv"),
         }
     )
     done = subprocess.run(
-        [
-            DAGSTER,
-            *("asset", "materialize", "-m", "cg_assets.definitions"),
-            *("--select", "customergauge/non_responses", "--partition", DAY.isoformat()),
-        ],
+        [*CLI_COMMANDS[command], "customergauge/non_responses", "--partition", DAY.isoformat()],
         cwd=ROOT,
         env=env,
         capture_output=True,
