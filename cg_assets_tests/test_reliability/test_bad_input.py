@@ -17,12 +17,11 @@ import re
 import sys
 
 import pytest
-from dagster import DagsterInstance
 
 from cg_assets.defs.resources import LakeResource
 from cg_assets.settings import LoadSettings, SettingsError
 from cg_assets.simulator import SimulatorControl, SimulatorServer
-from cg_assets_tests.conftest import SIM_START, TEST_PER_PAGE, make_resource
+from cg_assets_tests.conftest import SIM_START, TEST_PER_PAGE, in_memory_instance, make_resource
 from cg_assets_tests.test_reliability.helpers import (
     assert_file_equals,
     assert_lake_tidy,
@@ -68,7 +67,7 @@ def sent_cursors(control: SimulatorControl) -> list[str | None]:
 def test_a_contract_break_names_the_page_and_record_and_keeps_the_previous_file(
     simulator: SimulatorServer, control: SimulatorControl, tmp_path, kind, mode
 ):
-    instance = DagsterInstance.ephemeral()
+    instance = in_memory_instance()
     lake_root = tmp_path / "lake"
     resources = {
         "customergauge": make_resource(simulator),
@@ -116,7 +115,7 @@ def test_a_stuck_cursor_on_every_page_ends_the_run_instead_of_looping(
     # on the first repeat, not page until the retries or the disk run out.
     control.inject({"kind": "stuck_cursor", "times": 1000})
     result = run_asset(
-        DagsterInstance.ephemeral(),
+        in_memory_instance(),
         {"customergauge": make_resource(simulator), "lake": LakeResource(root=str(tmp_path))},
         YOUNG,
         DAY,
@@ -171,7 +170,7 @@ def test_a_bad_setting_fails_the_run_at_its_start_naming_it(
         "customergauge": make_resource(simulator, **overrides),
         "lake": LakeResource(root=str(lake_root)),
     }
-    result = run_asset(DagsterInstance.ephemeral(), resources, YOUNG, DAY)
+    result = run_asset(in_memory_instance(), resources, YOUNG, DAY)
     assert not result.success
     text = failure_text(result)
     for phrase in phrases:
