@@ -31,7 +31,6 @@ from dagster import (
 from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.defs.resources import LakeResource
 from cg_assets.lake.origin import FINGERPRINT_KEY, origin_path, read_origin, write_origin
-from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.settings import SettingsError
 
 ADOPT_VARIABLE = "CG_ADOPT_API"
@@ -104,8 +103,6 @@ def check_run_start(
     refuse_ephemeral_instance(instance)
     settings = customergauge.client_settings()
     current = api_fingerprint(settings.api_url, customergauge.credentials()[0])
-    parquet_lake = ParquetLake(lake.root_path())
-    in_lake = read_origin(parquet_lake)
     in_instance = instance_fingerprint(instance, context.asset_key)
     adopting = os.environ.get(ADOPT_VARIABLE, "").strip() == current
     move_on = f"{ADOPT_VARIABLE}={current} for one run. Nothing was fetched or written."
@@ -116,6 +113,8 @@ def check_run_start(
             f"from another CustomerGauge API (fingerprint {in_instance}; this run's API, from "
             f"CG_API_URL and CG_CLIENT_ID, is {current}). {_fresh_start_hint()}{move_on}"
         )
+    parquet_lake = lake.get_lake()  # fails naming CG_LAKE_ROOT if it cannot be written
+    in_lake = read_origin(parquet_lake)
     if not adopting and in_lake not in (None, current):
         raise SettingsError(
             f"CG_LAKE_ROOT={parquet_lake.root!r} was written from another CustomerGauge API "

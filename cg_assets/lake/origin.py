@@ -30,6 +30,8 @@ def read_origin(lake: ParquetLake) -> str | None:
             raw = handle.read()
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise SettingsError(f"CG_LAKE_ROOT={lake.root!r}: {path} cannot be read ({exc}).") from None
     try:
         fingerprint = json.loads(raw)[FINGERPRINT_KEY]
         if not isinstance(fingerprint, str):

@@ -160,6 +160,18 @@ def synced_days(instance: DagsterInstance) -> dict[str, float]:
     return out
 
 
+FRESHNESS_QUERY = """
+{ assetNodes(assetKeys: [{path: ["customergauge", "non_responses"]}]) {
+    freshnessStatusInfo { freshnessStatus } } }
+"""
+
+
+def freshness(url: str) -> str | None:
+    (node,) = graphql(url, FRESHNESS_QUERY)["assetNodes"]
+    info = node["freshnessStatusInfo"]
+    return info["freshnessStatus"] if info else None
+
+
 @pytest.mark.e2e
 def test_the_demo_syncs_today_first_and_sigterm_stops_everything(tmp_path):
     with running_demo(tmp_path) as (popen, settings, log):
@@ -178,6 +190,10 @@ def test_the_demo_syncs_today_first_and_sigterm_stops_everything(tmp_path):
             first = instance.get_runs(filters=RunsFilter(tags={AUTOMATION_TAG: "demo-first-sync"}))
             assert {run.tags[PARTITION_TAG] for run in first} == wanted
         assert (Path(settings["CG_LAKE_ROOT"]) / "customergauge" / "non_responses").is_dir()
+        # Dagster's freshness daemon evaluates the asset's policy by itself, no run needed
+        while freshness(url) != "HEALTHY":
+            assert time.monotonic() < deadline, f"freshness {freshness(url)}\n{tail(log)}"
+            time.sleep(2.0)
         stop_and_assert_clean(popen, settings, log, signal.SIGTERM)
 
 
