@@ -195,6 +195,9 @@ def test_the_demo_syncs_today_first_and_sigterm_stops_everything(tmp_path):
             assert time.monotonic() < deadline, f"freshness {freshness(url)}\n{tail(log)}"
             time.sleep(2.0)
         stop_and_assert_clean(popen, settings, log, signal.SIGTERM)
+    output = log.read_text(errors="replace")
+    for noise in ("BetaWarning", "SupersessionWarning", "PreviewWarning"):
+        assert noise not in output, f"{noise} in the output of make run"
 
 
 @pytest.mark.e2e
