@@ -163,3 +163,30 @@ def test_secrets_are_env_vars_in_the_shipped_definitions():
     resource = defs().resources["customergauge"]  # `defs` is a dg @definitions function
     # unresolved EnvVar: the field holds the variable's name, never a value
     assert resource.client_secret == "CG_CLIENT_SECRET" and resource.client_id == "CG_CLIENT_ID"
+
+
+def test_every_resource_setting_is_its_variable_parsed_by_client_settings(simulator):
+    """A setting field is named after its variable, validated by ClientSettings (whose error
+    names the variable), and documented in the README: adding one is one field."""
+    from cg_assets.customergauge.resource import CustomerGaugeResource, variable_for
+
+    readme = (ROOT / "README.md").read_text()
+    fields = CustomerGaugeResource.setting_fields()
+    assert "region" in fields and "per_page" in fields and "client_secret" not in fields
+    for name in fields:
+        variable = variable_for(name)
+        assert f"`{variable}`" in readme, f"{variable} is not in the README's table"
+        with pytest.raises(SettingsError, match=variable):
+            make_resource(simulator, **{name: "not a valid value!"}).validate()
+
+
+def test_the_shipped_resource_gives_set_variables_as_env_vars_and_nothing_else():
+    from cg_assets.defs.resources import default_resources
+
+    environ = {"CG_PER_PAGE": "20", "CG_REGION": " ", "CG_LAKE_ROOT": "/somewhere"}
+    resources = default_resources(environ)
+    customergauge, lake = resources["customergauge"], resources["lake"]
+    # unresolved EnvVar: the field holds the variable's name, never a value
+    assert customergauge.per_page == "CG_PER_PAGE" and customergauge.region is None
+    assert customergauge.client_id == "CG_CLIENT_ID" and lake.root == "CG_LAKE_ROOT"
+    assert default_resources({})["lake"].root is None
