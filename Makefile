@@ -13,15 +13,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Start the Dagster UI (and the bundled simulator when no credentials are set).
+## Check the settings, then start the Dagster UI with `dg dev` (and the bundled simulator
+## when no credentials are set).
 run: $(STAMP)
 	./scripts/run-demo
 
-## Lint, validate the definitions, run the whole test suite.
+## Lint, validate the definitions (dg check defs), run the whole test suite.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/dagster definitions validate -w workspace.yaml
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg check defs
 	./scripts/ensure-postgres
 	$(BIN)/pytest
 

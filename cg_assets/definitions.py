@@ -1,11 +1,18 @@
-"""Wires the endpoint table, assets, the funnel, checks, automation and resources into `Definitions`."""
+"""Wires the endpoint table, assets, the funnel, checks, automation and resources into `Definitions`.
 
-from dagster import Definitions
+Loaded the dg way: `defs` is a `@definitions` function, so the code location (dg dev,
+`dg check defs`, workspace.yaml, `dagster api grpc`) builds it when it loads, and it
+merges whatever the defs folder holds (`load_from_defs_folder`: a module or component
+added under cg_assets/defs/ that defines Dagster objects at module level joins in).
+"""
+
+from pathlib import Path
+
+from dagster import Definitions, definitions, load_from_defs_folder
 
 from cg_assets.customergauge.endpoints import ENDPOINTS
 from cg_assets.defs.assets import asset_key_for, build_sync_asset
 from cg_assets.defs.automation import build_sync_job
-from cg_assets.defs.checks import build_freshness_check
 from cg_assets.defs.funnel import build_funnel_asset, build_funnel_sensor
 from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY, LakeFrameIOManager
 from cg_assets.defs.partitions import daily_partitions
@@ -27,8 +34,7 @@ def build_definitions(settings: LoadSettings) -> Definitions:
     retention_job = build_retention_job(ENDPOINTS, settings)
     return Definitions(
         assets=[*(build_sync_asset(e, settings) for e in ENDPOINTS), build_funnel_asset(settings)],
-        asset_checks=[build_freshness_check(key, settings) for key in keys]
-        + [build_retention_check(e, settings) for e in ENDPOINTS],
+        asset_checks=[build_retention_check(e, settings) for e in ENDPOINTS],
         jobs=[job, retention_job, build_erasure_job(ENDPOINTS)],
         schedules=[
             build_catch_up_schedule(job, keys, settings),
@@ -40,4 +46,9 @@ def build_definitions(settings: LoadSettings) -> Definitions:
     )
 
 
-defs = build_definitions(LoadSettings.from_env())
+@definitions
+def defs() -> Definitions:
+    return Definitions.merge(
+        load_from_defs_folder(path_within_project=Path(__file__).parent),
+        build_definitions(LoadSettings.from_env()),
+    )

@@ -3,7 +3,7 @@
 Two moments read settings:
 - load time (the code location loads): what shapes definitions, such as partitions and
   automation. A bad value fails the load; every one has a default so that
-  `dagster definitions validate` passes on a fresh clone.
+  `dg check defs` passes on a fresh clone.
 - run time (a run starts): connection and lake settings. A bad value fails the run
   at its start. Secrets are not here: they reach the resource through `dagster.EnvVar`.
 

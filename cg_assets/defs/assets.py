@@ -11,6 +11,7 @@ lake (lake/locks.py), so no two writers, however launched, ever merge into one d
 
 # No `from __future__ import annotations`: Dagster reads the asset function's annotations.
 import datetime as dt
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +23,7 @@ from dagster import (
     AssetRecordsFilter,
     AssetsDefinition,
     BackfillPolicy,
+    BetaWarning,
     Config,
     DagsterInstance,
     Failure,
@@ -36,7 +38,8 @@ from cg_assets import clock
 from cg_assets.customergauge.endpoints import Endpoint
 from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.day_runner import run_days
-from cg_assets.defs import checks
+from cg_assets.defs import checks, run_guards
+from cg_assets.defs.freshness import freshness_policy
 from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY
 from cg_assets.defs.partitions import daily_partitions
 from cg_assets.defs.resources import LakeResource
@@ -44,6 +47,15 @@ from cg_assets.lake.cursor_codec import decode_cursor, encode_cursor
 from cg_assets.lake.schema import RecordDecoder
 from cg_assets.settings import LoadSettings
 from cg_assets.sync import DayResult, StoredState, SyncOptions, adopt_day, plan_day, sync_day
+
+# BackfillPolicy.single_run() is what makes a range one run. Dagster marks the parameter beta
+# and warns wherever the code location loads (about three times a run): nothing a user can
+# act on, so that one message is silenced where the parameter is used.
+warnings.filterwarnings(
+    "ignore",
+    message="Parameter `backfill_policy` of function `asset` is currently in beta",
+    category=BetaWarning,
+)
 
 ASSET_PREFIX = "customergauge"
 GROUP = "customergauge"
@@ -167,6 +179,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         description=endpoint.description,
         partitions_def=daily_partitions(settings),
         backfill_policy=BackfillPolicy.single_run(),
+        freshness_policy=freshness_policy(settings),
         kinds={"customergauge", "parquet"},
         pool=LAKE_POOL,
         # Days are recorded one by one as AssetMaterialization events the moment they are
@@ -192,6 +205,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         lake: LakeResource,
     ) -> Iterator[AssetCheckResult]:
         customergauge.validate()
+        run_guards.check_run_start(context, customergauge, lake)
         parquet_lake = lake.get_lake()
         holder = f"run {context.run_id} ({endpoint.name})"
         privacy = lake.get_privacy(parquet_lake)

@@ -4,7 +4,7 @@ already have a run queued or in progress."""
 import datetime as dt
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import Any, TypeAlias
 
 from dagster import (
     AssetKey,
@@ -18,12 +18,11 @@ from dagster import (
     define_asset_job,
 )
 
-if TYPE_CHECKING:  # not exported by dagster's public API
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
-
 from cg_assets.defs.assets import LAKE_WRITER_TAG
+
+# What define_asset_job returns. Its class is not part of Dagster's public API, so it is
+# named here instead of imported from dagster's internals.
+SyncJob: TypeAlias = Any
 
 SYNC_JOB_NAME = "customergauge_sync_job"
 AUTOMATION_TAG = "cg_assets/automation"
@@ -47,9 +46,7 @@ IN_FLIGHT_RUNS_SCANNED = 200
 STALE_RUN_SECONDS = 3600
 
 
-def build_sync_job(
-    keys: Sequence[AssetKey], partitions_def: PartitionsDefinition
-) -> "UnresolvedAssetJobDefinition":
+def build_sync_job(keys: Sequence[AssetKey], partitions_def: PartitionsDefinition) -> SyncJob:
     return define_asset_job(
         SYNC_JOB_NAME,
         selection=AssetSelection.assets(*keys),

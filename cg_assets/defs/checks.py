@@ -1,10 +1,11 @@
-"""Asset checks: unique keys, no record outside its day, the declared schema, freshness.
+"""Asset checks: unique keys, no record outside its day, the declared schema.
 
-The first three run inside every materialization (over the days that run wrote), read
-the files back from the lake, and name the days and records that fail. The fourth, also
-run by every sync run (the schedule and the settle sensor start one often), lists the
-holes: days after the first synced day, past the settle lag, that are not settled. Freshness is a
-separate check: it asks the instance when today's partition was last synced.
+They run inside every materialization (over the days that run wrote), read the files back
+from the lake, and name the days and records that fail. The fourth, also run by every sync
+run (the schedule and the settle sensor start one often), lists the holes: days after the
+first synced day, past the settle lag, that are not settled. Freshness is not a check
+here: it is Dagster's freshness policy on the asset (freshness.py), evaluated even when
+no run happens.
 """
 
 import datetime as dt
@@ -13,15 +14,11 @@ from typing import Any
 
 import pyarrow.compute as pc
 from dagster import (
-    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetKey,
-    AssetRecordsFilter,
-    AssetsDefinition,
     DagsterInstance,
-    asset_check,
 )
 
 from cg_assets.customergauge.endpoints import Endpoint
@@ -34,8 +31,6 @@ UNIQUE_KEYS = "unique_keys"
 RECORDS_IN_DAY = "records_in_day"
 SCHEMA_MATCHES = "schema_matches"
 NO_HOLES = "every_day_settled"
-FRESHNESS = "today_synced_recently"
-FRESHNESS_HOURS = 2
 SAMPLE = 10
 
 
@@ -158,42 +153,3 @@ def run_inline_checks(
             {"days_with_other_schema": schema_days[:SAMPLE]},
         ),
     ]
-
-
-def build_freshness_check(key: AssetKey, settings: LoadSettings) -> AssetsDefinition:
-    @asset_check(
-        asset=key,
-        name=FRESHNESS,
-        description=f"Today's partition was synced within the last {FRESHNESS_HOURS} hours "
-        "(only enforced while CG_AUTOMATION is on).",
-    )
-    def _freshness(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        now = dt.datetime.now(settings.tz)
-        today = now.date().isoformat()
-        records = context.instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=key, asset_partitions=[today]), limit=1
-        ).records
-        last = dt.datetime.fromtimestamp(records[0].timestamp, settings.tz) if records else None
-        age_hours = (now - last).total_seconds() / 3600 if last else None
-        fresh = age_hours is not None and age_hours <= FRESHNESS_HOURS
-        passed = fresh or not settings.automation
-        return AssetCheckResult(
-            passed=passed,
-            severity=AssetCheckSeverity.WARN,
-            description=(
-                f"Partition {today} last synced {age_hours:.1f} h ago."
-                if age_hours is not None
-                else f"Partition {today} has never been synced."
-            )
-            + (
-                ""
-                if settings.automation
-                else " Automation is off (CG_AUTOMATION), so this is not enforced."
-            ),
-            metadata={
-                "partition": today,
-                "age_hours": round(age_hours, 2) if age_hours is not None else -1.0,
-            },
-        )
-
-    return _freshness

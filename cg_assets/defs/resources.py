@@ -1,6 +1,9 @@
-"""Resources: the CustomerGauge client (see customergauge/resource.py) and the lake."""
+"""The lake resource and the default resources: every setting through `dagster.EnvVar`."""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Mapping
 
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
@@ -11,18 +14,23 @@ from cg_assets.privacy.policy import LakePrivacy
 from cg_assets.privacy.resource import PrivacyResource, secret_from_env
 from cg_assets.settings import lake_root_from_env
 
+LAKE_ROOT_VARIABLE = "CG_LAKE_ROOT"
+
 
 class LakeResource(ConfigurableResource):
     """Where the Parquet lake lives: a local folder or a pyarrow filesystem URI (s3://, gs://)."""
 
-    root: str | None = Field(default=None, description="Default CG_LAKE_ROOT, else data/lake.")
+    root: str | None = Field(default=None, description="CG_LAKE_ROOT; default data/lake.")
     # Everything that writes the lake applies the personal-data policy: it travels with the lake.
     privacy: PrivacyResource | None = Field(
         default=None, description="Personal data policy; default from CG_PII_* (no key)."
     )
 
+    def root_path(self) -> str:
+        return self.root or lake_root_from_env()
+
     def get_lake(self) -> ParquetLake:
-        lake = ParquetLake(self.root or lake_root_from_env())
+        lake = ParquetLake(self.root_path())
         lake.ensure_writable()
         return lake
 
@@ -31,16 +39,17 @@ class LakeResource(ConfigurableResource):
         return (self.privacy or PrivacyResource()).for_lake(lake)
 
 
-def default_resources() -> dict[str, ConfigurableResource]:
-    # Secrets through EnvVar: resolved when a run starts, never shown in run config or the UI.
+def default_resources(environ: Mapping[str, str] | None = None) -> dict[str, ConfigurableResource]:
+    # EnvVar: resolved when a run starts, never shown as a value in run config or the UI.
+    environ = os.environ if environ is None else environ
+    lake_root = EnvVar(LAKE_ROOT_VARIABLE) if environ.get(LAKE_ROOT_VARIABLE, "").strip() else None
     return {
-        "customergauge": CustomerGaugeResource(
-            client_id=EnvVar("CG_CLIENT_ID"), client_secret=EnvVar("CG_CLIENT_SECRET")
-        ),
+        "customergauge": CustomerGaugeResource.from_environment(environ),
         "lake": LakeResource(
+            root=lake_root,
             privacy=PrivacyResource(
                 key=secret_from_env("CG_PII_KEY"),
                 previous_keys=secret_from_env("CG_PII_PREVIOUS_KEYS"),
-            )
+            ),
         ),
     }

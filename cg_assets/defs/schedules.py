@@ -4,7 +4,6 @@ Yesterday too, because a record sent at 23:59 can reach the API after midnight.
 """
 
 import datetime as dt
-from typing import TYPE_CHECKING
 
 from dagster import (
     RunRequest,
@@ -14,13 +13,8 @@ from dagster import (
     schedule,
 )
 
-if TYPE_CHECKING:  # not exported by dagster's public API
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
-
 from cg_assets.defs.assets import LAKE_WRITER_TAG
-from cg_assets.defs.automation import AUTOMATION_TAG, in_flight_days, schedule_status
+from cg_assets.defs.automation import AUTOMATION_TAG, SyncJob, in_flight_days, schedule_status
 from cg_assets.settings import LoadSettings
 
 SCHEDULE_NAME = "customergauge_hourly_catch_up"
@@ -31,9 +25,7 @@ def catch_up_days(now: dt.datetime, settings: LoadSettings) -> list[dt.date]:
     return [d for d in (today - dt.timedelta(days=1), today) if d >= settings.start_date]
 
 
-def build_catch_up_schedule(
-    job: "UnresolvedAssetJobDefinition", keys: list, settings: LoadSettings
-) -> ScheduleDefinition:
+def build_catch_up_schedule(job: SyncJob, keys: list, settings: LoadSettings) -> ScheduleDefinition:
     @schedule(
         name=SCHEDULE_NAME,
         job=job,

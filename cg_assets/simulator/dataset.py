@@ -246,7 +246,12 @@ class Dataset:
         seed: int = 1,
         prewarm: int = 0,
         respond_share: float = 0.0,
+        not_after: dt.datetime | None = None,
     ) -> None:
+        """`not_after` (naive, the simulated system's wall clock): no generated record is
+        dated later, so a day still in progress holds only what was sent so far (records
+        arriving later come from `add_records`, e.g. the live loop). Days wholly after it get
+        none of the `records`."""
         if records < 0:
             raise ValueError("records must be >= 0")
         if end < start:
@@ -277,6 +282,7 @@ class Dataset:
         self._r_days: dict[str, list[str]] = {f: [] for f in wire.RESPONSES_PERIOD_FIELDS}
         self._r_cache: dict[int, bytes] = {}
         self.max_rpk = 0
+        self._not_after = None if not_after is None else datetime_ts(not_after)
         self._generate(records)
         if respond_share > 0:
             self._answer_share(respond_share)
@@ -293,7 +299,10 @@ class Dataset:
         for d in range(n_days):
             count = (d + 1) * n // n_days - d * n // n_days
             day0 = base + d * _DAY
-            sent.extend(sorted([day0 + randrange(_DAY) for _ in range(count)]))
+            span = _DAY if self._not_after is None else min(_DAY, self._not_after - day0 + 1)
+            if span > 0:  # never a date_sent after not_after (creation and order are earlier)
+                sent.extend(sorted([day0 + randrange(span) for _ in range(count)]))
+        n = len(sent)
         # pks follow date_sent roughly, with some local shuffling
         rand = rng.random
         for i in range(n - 1):

@@ -250,6 +250,9 @@ class SimulatorServer:
         self._timezone = timezone
         self._journal = Journal(journal) if journal else None
         stored, live_events = self._journal.load_events() if self._journal else (None, [])
+        # Generated records are dated up to now, never later: a restart regenerates with
+        # the first session's moment, so it serves exactly the same records.
+        not_after = _now(timezone)
         if stored is not None:  # a restart: serve exactly the data of the first session
             seed, records, start, end = (
                 stored["seed"],
@@ -258,6 +261,9 @@ class SimulatorServer:
                 stored["end"],
             )
             respond_share = stored.get("respond_share", 0.0)
+            not_after = (
+                dt.datetime.fromisoformat(stored["not_after"]) if stored.get("not_after") else None
+            )
         today = _today(timezone)
         end_day = parse_day(end) if end is not None else today
         start_day = parse_day(start) if start is not None else end_day - dt.timedelta(days=13)
@@ -267,6 +273,7 @@ class SimulatorServer:
             "start": start_day,
             "end": end_day,
             "respond_share": float(respond_share),
+            "not_after": not_after,
         }
         self._client_id = client_id
         self._client_secret = client_secret
@@ -298,6 +305,7 @@ class SimulatorServer:
                     "start": start_day.isoformat(),
                     "end": end_day.isoformat(),
                     "respond_share": float(respond_share),
+                    "not_after": not_after.isoformat() if not_after else None,
                 }
             )
         self._httpd = _HTTPServer((host, port), self)

@@ -67,9 +67,10 @@ def run_asset(
 
 
 def failure_text(result: Any) -> str:
-    """Every message of the step's error chain (the error, its causes and contexts)."""
-    failure = result.failure_data_for_node(OP)
-    assert failure is not None, "the step did not fail"
+    """Every message of the step's error chain (the error, its causes and contexts), or of
+    the run's when it failed before the step (a resource's setup validates the settings)."""
+    failure = result.failure_data_for_node(OP) or result.get_run_failure_event().event_specific_data
+    assert failure is not None, "neither the step nor the run failed"
     parts, error = [], failure.error
     while error is not None:
         parts.append(error.message)

@@ -17,12 +17,11 @@ import re
 import sys
 
 import pytest
-from dagster import DagsterInstance
 
 from cg_assets.defs.resources import LakeResource
 from cg_assets.settings import LoadSettings, SettingsError
 from cg_assets.simulator import SimulatorControl, SimulatorServer
-from cg_assets_tests.conftest import SIM_START, TEST_PER_PAGE, make_resource
+from cg_assets_tests.conftest import SIM_START, TEST_PER_PAGE, in_memory_instance, make_resource
 from cg_assets_tests.test_reliability.helpers import (
     assert_file_equals,
     assert_lake_tidy,
@@ -68,7 +67,7 @@ def sent_cursors(control: SimulatorControl) -> list[str | None]:
 def test_a_contract_break_names_the_page_and_record_and_keeps_the_previous_file(
     simulator: SimulatorServer, control: SimulatorControl, tmp_path, kind, mode
 ):
-    instance = DagsterInstance.ephemeral()
+    instance = in_memory_instance()
     lake_root = tmp_path / "lake"
     resources = {
         "customergauge": make_resource(simulator),
@@ -116,7 +115,7 @@ def test_a_stuck_cursor_on_every_page_ends_the_run_instead_of_looping(
     # on the first repeat, not page until the retries or the disk run out.
     control.inject({"kind": "stuck_cursor", "times": 1000})
     result = run_asset(
-        DagsterInstance.ephemeral(),
+        in_memory_instance(),
         {"customergauge": make_resource(simulator), "lake": LakeResource(root=str(tmp_path))},
         YOUNG,
         DAY,
@@ -171,7 +170,7 @@ def test_a_bad_setting_fails_the_run_at_its_start_naming_it(
         "customergauge": make_resource(simulator, **overrides),
         "lake": LakeResource(root=str(lake_root)),
     }
-    result = run_asset(DagsterInstance.ephemeral(), resources, YOUNG, DAY)
+    result = run_asset(in_memory_instance(), resources, YOUNG, DAY)
     assert not result.success
     text = failure_text(result)
     for phrase in phrases:
@@ -195,8 +194,8 @@ LOAD_TIME_SETTINGS = {
 def test_a_bad_load_time_setting_fails_the_code_location_load_naming_it(
     monkeypatch: pytest.MonkeyPatch, clean_env, name
 ):
-    # What `dagster dev` and `dagster definitions validate` do: import the module named in
-    # pyproject.toml. test_settings does this in a subprocess for CG_DATE_FIELD; here the
+    # What `dg dev` and `dg check defs` do: import the module named in pyproject.toml and
+    # load its `defs`. test_settings does this in a subprocess for CG_DATE_FIELD; here the
     # import runs in this process (the module is put back afterwards) to save the start-up.
     value, message = LOAD_TIME_SETTINGS[name]
     monkeypatch.setenv(name, value)
@@ -204,7 +203,7 @@ def test_a_bad_load_time_setting_fails_the_code_location_load_naming_it(
     loaded = sys.modules.pop(module, None)
     try:
         with pytest.raises(SettingsError) as info:
-            importlib.import_module(module)
+            importlib.import_module(module).defs()  # a dg @definitions function: loads here
     finally:
         sys.modules.pop(module, None)
         if loaded is not None:

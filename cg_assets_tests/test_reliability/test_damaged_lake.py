@@ -7,12 +7,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from dagster import DagsterInstance
 
 from cg_assets.defs.resources import LakeResource
 from cg_assets.settings import LoadSettings
 from cg_assets.simulator import SimulatorControl, SimulatorServer
-from cg_assets_tests.conftest import SIM_START, make_resource
+from cg_assets_tests.conftest import SIM_START, in_memory_instance, make_resource
 from cg_assets_tests.test_reliability.helpers import (
     assert_file_equals,
     assert_lake_tidy,
@@ -42,7 +41,7 @@ DAMAGE = {
 def test_a_damaged_day_file_is_fetched_again_and_replaced(
     simulator: SimulatorServer, control: SimulatorControl, tmp_path, damage, settle
 ):
-    instance = DagsterInstance.ephemeral()
+    instance = in_memory_instance()
     lake_root = tmp_path / "lake"
     resources = {
         "customergauge": make_resource(simulator),

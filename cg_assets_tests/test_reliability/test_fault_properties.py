@@ -29,14 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dagster import DagsterInstance
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from cg_assets.defs.resources import LakeResource
 from cg_assets.settings import LoadSettings
 from cg_assets.simulator import DEMO_CLIENT_SECRET, SimulatorControl, SimulatorServer
-from cg_assets_tests.conftest import make_resource
+from cg_assets_tests.conftest import in_memory_instance, make_resource
 from cg_assets_tests.test_reliability.helpers import (
     assert_file_equals,
     assert_lake_tidy,
@@ -218,7 +217,7 @@ def check_scenario(
         max_page_size=scenario.max_page_size,
         expire_tokens_after_requests=scenario.expire_tokens_after,
     )
-    instance = DagsterInstance.ephemeral()
+    instance = in_memory_instance()
     resources = {
         "customergauge": make_resource(
             simulator,

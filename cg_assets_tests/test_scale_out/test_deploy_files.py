@@ -3,7 +3,11 @@ Docker or Kubernetes: the image's install step and the Helm install were not run
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 
 import yaml
 from packaging.requirements import Requirement
@@ -87,7 +91,61 @@ def test_the_image_is_pinned_small_and_non_root():
     assert "--no-deps" in text and "-r /tmp/requirements.txt" in text
     assert "PIP_NO_CACHE_DIR=1" in text
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
-    assert {"*", "!deploy/requirements.txt", "!cg_assets/"} <= set(ignored)
+    assert {"*", "!deploy/requirements.txt", "!cg_assets/", "!pyproject.toml"} <= set(ignored)
+    assert "cg_assets/simulator/" in ignored  # after !cg_assets/: the simulator stays out
+
+
+def image_app_dir(target) -> None:
+    """/opt/dagster/app as the Dockerfile's COPY lines and .dockerignore build it."""
+    copies = re.findall(
+        r"^COPY --chown=\S+ (\S+) /opt/dagster/app/(\S+)$", DOCKERFILE.read_text(), re.M
+    )
+    assert sorted(copies) == [("cg_assets", "cg_assets"), ("pyproject.toml", "pyproject.toml")]
+    excluded = [
+        line.rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.startswith("cg_assets/")
+    ]
+    for source, dest in copies:
+        if (ROOT / source).is_dir():
+            shutil.copytree(
+                ROOT / source, target / dest, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        else:
+            shutil.copy(ROOT / source, target / dest)
+    for path in excluded:
+        shutil.rmtree(target / path)
+
+
+def test_the_image_serves_the_code_location_without_the_simulator(tmp_path):
+    app = tmp_path / "app"
+    app.mkdir()
+    image_app_dir(app)
+    assert not (app / "cg_assets" / "simulator").exists()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CG_", "PYTHONPATH"))}
+    env["PYTHONPATH"] = str(app)  # as the image sets it
+    probe = (
+        "import sys; from cg_assets.definitions import defs; d = defs(); "
+        "assert not [m for m in sys.modules if m.startswith('cg_assets.simulator')]; "
+        "print(sorted(k.to_user_string() for k in d.resolve_asset_graph().get_all_asset_keys()))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "customergauge/non_responses" in done.stdout
+
+
+def test_ci_requires_postgres():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "export CG_REQUIRE_POSTGRES=1" in ci and ci.index("CG_REQUIRE_POSTGRES") < ci.index(
+        "make test"
+    )
 
 
 def test_the_image_requirements_satisfy_the_project_and_pair_dagster_releases():

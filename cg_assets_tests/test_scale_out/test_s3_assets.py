@@ -12,8 +12,10 @@ import pyarrow.dataset as pads
 import pytest
 
 from cg_assets.defs.resources import LakeResource
+from cg_assets.lake.origin import ORIGIN_FILE
 from cg_assets.settings import LoadSettings
-from cg_assets_tests.conftest import SIM_END, SIM_START
+from cg_assets.simulator import running_simulator
+from cg_assets_tests.conftest import SIM_END, SIM_START, make_resource
 from cg_assets_tests.test_scale_out.s3_checks import (
     TABLE,
     S3Calls,
@@ -92,10 +94,14 @@ def test_a_partition_a_catch_up_and_a_settle_on_s3_equal_the_truth(
     assert assert_lake_day_equals_truth(lake, control, DAY) == rows + 5
     assert lake.day_state(TABLE, DAY).settled
 
-    # every change of the day was one PUT, and a reader looked before each one
-    assert calls.counts["put_object"] == 3 and calls.counts["create_multipart_upload"] == 0
-    assert seen == [0, rows, rows + 7]
-    assert s3.keys() == [f"lake/customergauge/{TABLE}/date={DAY}/data.parquet"]
+    # every change of the day was one PUT (the first run also PUT the lake's _origin.json),
+    # and a reader looked before each one
+    assert calls.counts["put_object"] == 1 + 3 and calls.counts["create_multipart_upload"] == 0
+    assert seen == [0, 0, rows, rows + 7]
+    assert s3.keys() == [
+        f"lake/customergauge/{ORIGIN_FILE}",
+        f"lake/customergauge/{TABLE}/date={DAY}/data.parquet",
+    ]
 
 
 def test_a_range_backfill_on_s3_and_the_lake_read_back_over_s3(
@@ -113,9 +119,9 @@ def test_a_range_backfill_on_s3_and_the_lake_read_back_over_s3(
         assert md["dagster/row_count"] == per_day[day]
         assert md["cursor"] == lake.day_state(TABLE, day).cursor
     total = sum(per_day.values())
-    assert calls.counts["put_object"] == len(DAYS)
+    assert calls.counts["put_object"] == 1 + len(DAYS)  # and the lake's _origin.json first
     # what a reader saw before each day's PUT: the days already written, whole
-    assert seen == [sum(per_day[d] for d in DAYS[:i]) for i in range(len(DAYS))]
+    assert seen == [0] + [sum(per_day[d] for d in DAYS[:i]) for i in range(len(DAYS))]
 
     pattern = f"s3://{s3.name}/lake/customergauge/{TABLE}/**/*.parquet"
     frame = pl.scan_parquet(
@@ -141,3 +147,30 @@ def test_a_range_backfill_on_s3_and_the_lake_read_back_over_s3(
         "from non_responses"
     ).fetchall()[0]
     assert (count, days, keys) == (total, len(DAYS), total)
+
+
+def test_an_s3_lake_written_from_another_api_refuses_the_run(instance, s3_resources, s3):
+    from dagster import instance_for_test, materialize
+
+    from cg_assets.customergauge.endpoints import NON_RESPONSES
+    from cg_assets.defs.assets import build_sync_asset
+
+    assert run(instance, s3_resources).success
+    day_key = f"lake/customergauge/{TABLE}/date={DAY}/data.parquet"
+    before = s3.get(day_key)
+    with (
+        running_simulator(records=50, start=SIM_START, end=SIM_END, seed=3) as other_api,
+        instance_for_test() as fresh,
+    ):
+        result = materialize(
+            [build_sync_asset(NON_RESPONSES, YOUNG)],
+            partition_key=DAY.isoformat(),
+            instance=fresh,
+            resources={**s3_resources, "customergauge": make_resource(other_api)},
+            raise_on_error=False,
+        )
+    assert not result.success
+    errors = [getattr(e.event_specific_data, "error", None) for e in result.all_events]
+    text = "\n".join(str(e.cause or e) for e in errors if e is not None)
+    assert f"CG_LAKE_ROOT='{s3.root}' was written from another CustomerGauge API" in text
+    assert s3.get(day_key) == before

@@ -112,9 +112,10 @@ def test_bad_load_time_settings_name_the_variable_and_what_it_accepts(env, names
 
 
 def test_a_bad_load_time_setting_fails_the_code_location_load():
-    env = {**os.environ, "CG_DATE_FIELD": "date_opened"}
+    # `defs` is a dg @definitions function: the settings are read when the location loads.
+    env = {**os.environ, "CG_DATE_FIELD": "date_opened", "VIRTUAL_ENV": str(ROOT / ".venv")}
     done = subprocess.run(
-        [sys.executable, "-c", "import cg_assets.definitions"],
+        [str(Path(sys.executable).with_name("dg")), "check", "defs"],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -122,7 +123,7 @@ def test_a_bad_load_time_setting_fails_the_code_location_load():
         timeout=120,
     )
     assert done.returncode != 0
-    assert "CG_DATE_FIELD='date_opened' is invalid" in done.stderr
+    assert "CG_DATE_FIELD='date_opened' is invalid" in done.stdout + done.stderr
 
 
 def test_a_bad_run_time_setting_fails_the_run_at_its_start(simulator, instance, tmp_path):
@@ -139,8 +140,14 @@ def test_a_bad_run_time_setting_fails_the_run_at_its_start(simulator, instance, 
         raise_on_error=False,
     )
     assert not result.success
-    failure = result.failure_data_for_node("customergauge__non_responses")
-    assert "CG_PER_PAGE='5000' is invalid" in str(failure.error.cause or failure.error)
+    # validated when the resource is set up for the run, before the asset body starts
+    assert any(
+        "CG_PER_PAGE='5000' is invalid" in str(error.cause or error)
+        for error in (
+            getattr(event.event_specific_data, "error", None) for event in result.all_events
+        )
+        if error is not None
+    )
     assert simulator_requests(simulator) == 0
 
 
@@ -166,7 +173,7 @@ def test_an_unwritable_lake_root_names_cg_lake_root(tmp_path):
 def test_secrets_are_env_vars_in_the_shipped_definitions():
     from cg_assets.definitions import defs
 
-    resource = defs.resources["customergauge"]
+    resource = defs().resources["customergauge"]  # `defs` is a dg @definitions function
     # unresolved EnvVar: the field holds the variable's name, never a value
     assert resource.client_secret == "CG_CLIENT_SECRET" and resource.client_id == "CG_CLIENT_ID"
 
@@ -176,3 +183,30 @@ def test_resource_fields_set_concurrency_and_the_request_ceiling(simulator, monk
     assert make_resource(simulator).client_settings().concurrency == 2
     settings = make_resource(simulator, concurrency=4, max_requests_per_second=5).client_settings()
     assert (settings.concurrency, settings.max_requests_per_second) == (4, 5.0)
+
+
+def test_every_resource_setting_is_its_variable_parsed_by_client_settings(simulator):
+    """A setting field is named after its variable, validated by ClientSettings (whose error
+    names the variable), and documented in the README: adding one is one field."""
+    from cg_assets.customergauge.resource import CustomerGaugeResource, variable_for
+
+    readme = (ROOT / "README.md").read_text()
+    fields = CustomerGaugeResource.setting_fields()
+    assert "region" in fields and "per_page" in fields and "client_secret" not in fields
+    for name in fields:
+        variable = variable_for(name)
+        assert f"`{variable}`" in readme, f"{variable} is not in the README's table"
+        with pytest.raises(SettingsError, match=variable):
+            make_resource(simulator, **{name: "not a valid value!"}).validate()
+
+
+def test_the_shipped_resource_gives_set_variables_as_env_vars_and_nothing_else():
+    from cg_assets.defs.resources import default_resources
+
+    environ = {"CG_PER_PAGE": "20", "CG_REGION": " ", "CG_LAKE_ROOT": "/somewhere"}
+    resources = default_resources(environ)
+    customergauge, lake = resources["customergauge"], resources["lake"]
+    # unresolved EnvVar: the field holds the variable's name, never a value
+    assert customergauge.per_page == "CG_PER_PAGE" and customergauge.region is None
+    assert customergauge.client_id == "CG_CLIENT_ID" and lake.root == "CG_LAKE_ROOT"
+    assert default_resources({})["lake"].root is None

@@ -1,0 +1,139 @@
+"""Checks at the start of a sync run, before any request or write.
+
+- **No throw-away instance.** Each day's cursor lives in the Dagster instance. A run on an
+  ephemeral one (a CLI run without DAGSTER_HOME) would write files whose cursors are then
+  lost, so it refuses.
+- **One API per lake and per instance.** Cursors and files from one CustomerGauge API (a
+  tenant, or the demo's simulator) are meaningless against another: a catch-up would send
+  the simulator's cursor to the real API, and the demo's days would look settled. The lake
+  (`_origin.json`, see cg_assets/lake/origin.py) and the instance (an observation of the
+  asset) remember a fingerprint of the API they were written from: a hash of CG_API_URL and
+  CG_CLIENT_ID. A run against another API fails, naming CG_LAKE_ROOT or DAGSTER_HOME.
+- **Moving on deliberately** (the same tenant under a new URL or a new Connected App):
+  CG_ADOPT_API=<the new fingerprint, printed in the error> makes the next run record the
+  new API. The value must match, so a leftover variable never accepts another switch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetObservation,
+    AssetRecordsFilter,
+    DagsterInstance,
+    MetadataValue,
+)
+
+from cg_assets.customergauge.resource import CustomerGaugeResource
+from cg_assets.defs.resources import LakeResource
+from cg_assets.lake.origin import FINGERPRINT_KEY, origin_path, read_origin, write_origin
+from cg_assets.settings import SettingsError
+
+ADOPT_VARIABLE = "CG_ADOPT_API"
+OBSERVATIONS_SCANNED = 20
+
+
+def api_fingerprint(api_url: str, client_id: str) -> str:
+    """A stable, one-way name for (API URL, client id): neither can be read back from it."""
+    digest = hashlib.sha256(f"{api_url.rstrip('/')}\n{client_id}".encode()).hexdigest()
+    return digest[:16]
+
+
+# Where Dagster's CLI (`dagster asset materialize` without DAGSTER_HOME) puts the instance it
+# deletes when the command exits: a folder with this prefix in the working directory.
+CLI_THROWAWAY_PREFIX = ".tmp_dagster_home_"
+
+
+def is_throwaway(instance: DagsterInstance) -> bool:
+    """An in-memory instance, or the temporary one the CLI makes without DAGSTER_HOME."""
+    if instance.is_ephemeral:
+        return True
+    folder = os.path.basename(os.path.normpath(instance.root_directory))
+    return not os.environ.get("DAGSTER_HOME") and folder.startswith(CLI_THROWAWAY_PREFIX)
+
+
+# Tests that read their cursors back from the same in-memory instance say so in its
+# settings: DagsterInstance.ephemeral(settings={"cg_assets": {"in_memory_ok": True}}). Only an
+# instance made in code can carry it (dagster.yaml has no such key).
+SETTINGS_KEY = "cg_assets"
+IN_MEMORY_OK = "in_memory_ok"
+
+
+def refuse_ephemeral_instance(instance: DagsterInstance) -> None:
+    if is_throwaway(instance) and not instance.get_settings(SETTINGS_KEY).get(IN_MEMORY_OK):
+        raise SettingsError(
+            "DAGSTER_HOME is not set, so this run has a throw-away Dagster instance: each day's "
+            "cursor is kept in the instance and would be lost, and the next run would fetch "
+            "everything again. Nothing was fetched or written. Set DAGSTER_HOME to the folder of "
+            "your instance (make run uses .dagster_home/tenant) and run again, e.g. "
+            "DAGSTER_HOME=$PWD/.dagster_home/tenant dagster asset materialize ..."
+        )
+
+
+def instance_fingerprint(instance: DagsterInstance, key: AssetKey) -> str | None:
+    """The fingerprint last recorded for this asset in the instance, if any."""
+    records = instance.fetch_observations(
+        AssetRecordsFilter(asset_key=key), limit=OBSERVATIONS_SCANNED
+    ).records
+    for record in records:
+        observation = record.asset_observation
+        entry = observation.metadata.get(FINGERPRINT_KEY) if observation else None
+        if entry is not None:
+            return str(entry.value)
+    return None
+
+
+def _fresh_start_hint() -> str:
+    return (
+        "To start fresh, point CG_LAKE_ROOT at an empty folder (or prefix) and DAGSTER_HOME at a "
+        "new instance folder: the cursors live in the instance. If it is the same CustomerGauge "
+        "tenant under a new URL or a new Connected App, move on deliberately: set "
+    )
+
+
+def check_run_start(
+    context: AssetExecutionContext, customergauge: CustomerGaugeResource, lake: LakeResource
+) -> None:
+    """Refuse a run that would lose its cursors or mix two APIs; record the API on first use."""
+    instance = context.instance
+    refuse_ephemeral_instance(instance)
+    settings = customergauge.client_settings()
+    current = api_fingerprint(settings.api_url, customergauge.credentials()[0])
+    in_instance = instance_fingerprint(instance, context.asset_key)
+    adopting = os.environ.get(ADOPT_VARIABLE, "").strip() == current
+    move_on = f"{ADOPT_VARIABLE}={current} for one run. Nothing was fetched or written."
+    if not adopting and in_instance not in (None, current):
+        home = os.environ.get("DAGSTER_HOME", "(not set)")
+        raise SettingsError(
+            f"DAGSTER_HOME={home!r} holds cursors of {context.asset_key.to_user_string()} "
+            f"from another CustomerGauge API (fingerprint {in_instance}; this run's API, from "
+            f"CG_API_URL and CG_CLIENT_ID, is {current}). {_fresh_start_hint()}{move_on}"
+        )
+    parquet_lake = lake.get_lake()  # fails naming CG_LAKE_ROOT if it cannot be written
+    in_lake = read_origin(parquet_lake)
+    if not adopting and in_lake not in (None, current):
+        raise SettingsError(
+            f"CG_LAKE_ROOT={parquet_lake.root!r} was written from another CustomerGauge API "
+            f"(fingerprint {in_lake} in {origin_path(parquet_lake)}; this run's API, from "
+            f"CG_API_URL and CG_CLIENT_ID, is {current}). {_fresh_start_hint()}{move_on}"
+        )
+    if in_lake != current:
+        write_origin(parquet_lake, current)
+    if in_instance != current:
+        context.log_event(
+            AssetObservation(
+                asset_key=context.asset_key,
+                description="The CustomerGauge API this instance's cursors come from "
+                "(a hash of CG_API_URL and CG_CLIENT_ID).",
+                metadata={FINGERPRINT_KEY: MetadataValue.text(current)},
+            )
+        )
+    if adopting and (in_lake, in_instance) != (current, current):
+        context.log.warning(
+            f"{ADOPT_VARIABLE}: the lake and the instance now record API {current} "
+            f"(were {in_lake} and {in_instance}). Unset {ADOPT_VARIABLE}."
+        )

@@ -1,0 +1,60 @@
+"""`make run` checks the settings before it starts anything: `python -m cg_assets.settings_check`.
+
+A bad load-time setting would otherwise start the UI with a broken code location (the
+message buried in a traceback), and a half-set pair of credentials would silently start
+the demo. This prints the mode on stdout (`demo` or `tenant`) and exits 0, or prints a
+few lines naming the variable on stderr and exits 2. No traceback, no Dagster import:
+it answers within a second.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+
+from cg_assets.settings import ClientSettings, LoadSettings, SettingsError
+
+DEMO = "demo"
+TENANT = "tenant"
+EXIT_BAD_SETTING = 2
+CREDENTIALS = ("CG_CLIENT_ID", "CG_CLIENT_SECRET")
+
+
+def _is_set(env: Mapping[str, str], name: str) -> bool:
+    return bool(env.get(name, "").strip())
+
+
+def check(env: Mapping[str, str]) -> str:
+    """The mode `make run` starts in; raises SettingsError naming the variable."""
+    LoadSettings.from_env(env)
+    given = [name for name in CREDENTIALS if _is_set(env, name)]
+    if len(given) == 1:
+        missing = next(name for name in CREDENTIALS if name not in given)
+        raise SettingsError(
+            f"{given[0]} is set but {missing} is not: set both to use your CustomerGauge "
+            "tenant (README: From the demo to your tenant), or unset both for the demo with "
+            "the bundled simulator."
+        )
+    if not given:
+        return DEMO
+    ClientSettings.from_env(env)  # region or URLs: fail now rather than at the first run
+    return TENANT
+
+
+def main(env: Mapping[str, str] | None = None) -> int:
+    try:
+        mode = check(os.environ if env is None else env)
+    except SettingsError as exc:
+        print(f"make run: {exc}", file=sys.stderr)
+        print(
+            "Nothing was started. Fix the variable (README: Configuration) and run it again.",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_SETTING
+    print(mode)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
