@@ -151,7 +151,7 @@ def test_ci_requires_postgres():
 def test_the_image_requirements_satisfy_the_project_and_pair_dagster_releases():
     pinned = pins()
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    for spec in project["dependencies"]:
+    for spec in [*project["dependencies"], *project["optional-dependencies"]["s3"]]:
         req = Requirement(spec)
         name = req.name.lower().replace("_", "-")
         assert name in pinned, f"{name} is missing from deploy/requirements.txt"
