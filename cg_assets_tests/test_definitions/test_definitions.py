@@ -26,17 +26,40 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 EXPECTED: dict[str, Any] = {
-    "assets": {"customergauge/non_responses"},
-    "checks": {
-        "customergauge/non_responses:unique_keys",
-        "customergauge/non_responses:records_in_day",
-        "customergauge/non_responses:schema_matches",
+    "assets": {
+        "customergauge/non_responses",
+        "customergauge/responses",
+        "customergauge/survey_funnel",
     },
-    "jobs": {"customergauge_sync_job"},
-    "schedules": {"customergauge_hourly_catch_up": ("5 * * * *", "UTC")},
-    "sensors": {"customergauge_settle_sensor"},
-    "resources": {"customergauge": "CustomerGaugeResource", "lake": "LakeResource"},
+    "checks": {
+        f"customergauge/{table}:{check}"
+        for table in ("non_responses", "responses")
+        for check in (
+            "unique_keys",
+            "records_in_day",
+            "schema_matches",
+            "every_day_settled",
+            "pii_retention",
+        )
+    },
+    "jobs": {
+        "customergauge_sync_job",
+        "customergauge_pii_retention",
+        "customergauge_erase_contacts",
+    },
+    "schedules": {
+        "customergauge_hourly_catch_up": ("5 * * * *", "UTC"),
+        "customergauge_pii_retention_daily": ("30 3 * * *", "UTC"),
+    },
+    "sensors": {"customergauge_settle_sensor", "customergauge_funnel_automation"},
+    "resources": {
+        "customergauge": "CustomerGaugeResource",
+        "lake": "LakeResource",
+        "io_manager": "LakeFrameIOManager",
+    },
 }
+# The assets that sync the API carry the freshness policy; the funnel follows them.
+SYNC_ASSETS = {"customergauge/non_responses", "customergauge/responses"}
 # CG_AUTOMATION: the schedule's and the sensor's default status, and the freshness policy
 # (fail, warn windows in seconds) of every asset.
 AUTOMATION = {
@@ -66,6 +89,8 @@ def automation_view(definitions: Definitions) -> dict[str, Any]:
     graph = definitions.resolve_asset_graph()
     policies = set()
     for key in graph.get_all_asset_keys():
+        if key.to_user_string() not in SYNC_ASSETS:
+            continue
         policy = graph.get(key).freshness_policy
         policies.add(
             None
