@@ -651,24 +651,11 @@ class SimulatorServer:
         if config.max_page_size is not None:
             limit = min(limit, config.max_page_size)
         dataset = self._dataset
+        window = {"field": q.field, "start": q.start, "end": q.end, "after": q.cursor}
         if endpoint == RESPONSES:
-            parts, last_pk = dataset.response_page(
-                field=q.field,
-                start=q.start,
-                end=q.end,
-                after=q.cursor,
-                limit=limit,
-                expand=q.expand,
-            )
+            parts, last_pk = dataset.response_page(**window, limit=limit, expand=q.expand)
         else:
-            parts, last_pk = dataset.page(
-                field=q.field,
-                start=q.start,
-                end=q.end,
-                after=q.cursor,
-                limit=limit,
-                with_properties=q.with_properties,
-            )
+            parts, last_pk = dataset.page(**window, limit=limit, with_properties=q.with_properties)
         if config.extra_personal_fields and endpoint != RESPONSES:
             parts = [with_personal_extras(part) for part in parts]
         sent_cursor = q.cursor if q.cursor is not None else 0

@@ -28,6 +28,20 @@ def materialize_cli(
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
+def start_cli(command: list[str], env: dict[str, str], *, output: bool = False) -> subprocess.Popen:
+    """A `dagster` CLI process in its own process group (a kill reaches every child). Its
+    output is kept only when asked for: an unread pipe would fill and block it."""
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE if output else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def materialize_command(
     simulator, home: Path, lake: Path, *partition_args: str
 ) -> tuple[list[str], dict[str, str]]:

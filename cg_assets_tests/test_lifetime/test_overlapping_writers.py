@@ -18,7 +18,7 @@ from pathlib import Path
 from dagster import AssetKey, DagsterInstance
 
 from cg_assets_tests.conftest import SIM_START
-from cg_assets_tests.test_assets.test_cli import materialize_cli, materialize_command
+from cg_assets_tests.test_assets.test_cli import materialize_cli, materialize_command, start_cli
 from cg_assets_tests.truth import assert_day_equals_truth
 
 DAY = SIM_START
@@ -43,15 +43,7 @@ def wait_until_holding(lake: Path, day: dt.date, process: subprocess.Popen) -> d
 
 def start_writer(simulator, home: Path, lake: Path, day: dt.date) -> subprocess.Popen:
     command, env = materialize_command(simulator, home, lake, "--partition", day.isoformat())
-    return subprocess.Popen(
-        command,
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group, so a kill reaches every child
-    )
+    return start_cli(command, env, output=True)
 
 
 def slow_day(control) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
 from cg_assets.simulator import SimulatorControl, running_simulator
-from cg_assets_tests.test_assets.test_cli import materialize_cli, materialize_command
+from cg_assets_tests.test_assets.test_cli import materialize_cli, materialize_command, start_cli
 from cg_assets_tests.truth import assert_day_equals_truth, metadata_values
 
 FIRST = dt.date(2026, 9, 1)
@@ -49,14 +48,7 @@ def test_a_killed_range_resumes_with_only_the_unfinished_days(tmp_path):
         command, env = materialize_command(simulator, home, lake, "--partition-range", RANGE)
         env["CG_PER_PAGE"] = "20"
         env["CG_START_DATE"] = FIRST.isoformat()
-        doomed = subprocess.Popen(
-            command,
-            cwd=Path(__file__).resolve().parents[2],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        doomed = start_cli(command, env)
         deadline = time.monotonic() + WAIT_SECONDS
         while len(day_files(lake)) < 5:
             assert doomed.poll() is None, "the range run ended before it could be killed"

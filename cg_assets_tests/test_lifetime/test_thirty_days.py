@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import subprocess
 import time
 import zoneinfo
 from pathlib import Path
@@ -53,7 +52,8 @@ from cg_assets.defs.sensors import SENSOR_NAME
 from cg_assets.settings import LoadSettings
 from cg_assets.simulator import SimulatorControl, running_simulator
 from cg_assets_tests.conftest import make_resource
-from cg_assets_tests.test_assets.test_cli import materialize_command
+from cg_assets_tests.test_assets.test_cli import materialize_command, start_cli
+from cg_assets_tests.test_reliability.test_crash_safety import DAGSTER_YAML
 from cg_assets_tests.truth import assert_day_equals_truth
 
 TZ = "Europe/Amsterdam"
@@ -70,13 +70,6 @@ SETTINGS = LoadSettings(
     settle_max_per_tick=8,
     automation=True,
 )
-DAGSTER_YAML = """\
-telemetry:
-  enabled: false
-compute_logs:
-  module: dagster.core.storage.noop_compute_log_manager
-  class: NoOpComputeLogManager
-"""
 
 
 def day(n: int) -> dt.date:
@@ -189,14 +182,7 @@ class Month:
         table = self.lake / "customergauge" / "non_responses"
         before = {p.parent.name for p in table.glob("date=*/data.parquet")}
         self.control.configure(latency_ms=100)
-        process = subprocess.Popen(
-            command,
-            cwd=Path(__file__).resolve().parents[2],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        process = start_cli(command, env)
         deadline = time.monotonic() + 180
         while True:
             published = {p.parent.name for p in table.glob("date=*/data.parquet")} - before

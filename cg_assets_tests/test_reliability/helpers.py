@@ -12,10 +12,10 @@ from typing import Any
 
 import polars as pl
 import pyarrow.parquet as pq
-from dagster import AssetRecordsFilter, DagsterInstance, materialize
+from dagster import AssetRecordsFilter, DagsterInstance
 
 from cg_assets.customergauge.endpoints import NON_RESPONSES
-from cg_assets.defs.assets import asset_key_for, build_sync_asset
+from cg_assets.defs.assets import asset_key_for
 from cg_assets.lake.parquet_lake import KV_CURSOR, KV_DAY
 from cg_assets.lake.schema import RecordDecoder
 from cg_assets.settings import LoadSettings
@@ -45,23 +45,15 @@ def run_asset(
     full_refresh: bool = False,
 ) -> Any:
     """Materialize one day, or the range first..last as one single-run backfill."""
-    last = last or first
-    tags: dict[str, str] = {}
-    partition_key = None
-    if first == last:
-        partition_key = first.isoformat()
-    else:
-        tags = {
-            "dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat(),
-        }
-    return materialize(
-        [build_sync_asset(NON_RESPONSES, settings)],
-        partition_key=partition_key,
-        tags=tags,
-        instance=instance,
-        resources=resources,
-        run_config={"ops": {OP: {"config": {"full_refresh": full_refresh}}}},
+    from cg_assets_tests.test_privacy.helpers import sync
+
+    return sync(
+        instance,
+        resources,
+        first,
+        last,
+        settings=settings,
+        full_refresh=full_refresh,
         raise_on_error=False,
     )
 
