@@ -9,7 +9,6 @@ through the lake's own pyarrow filesystem, so it works the same on a local disk 
 from __future__ import annotations
 
 import json
-import uuid
 
 from cg_assets.lake.parquet_lake import NAMESPACE, ParquetLake
 from cg_assets.settings import SettingsError
@@ -48,14 +47,4 @@ def read_origin(lake: ParquetLake) -> str | None:
 def write_origin(lake: ParquetLake, fingerprint: str) -> None:
     """Record the fingerprint; a reader sees the old file or the new one, whole."""
     path = origin_path(lake)
-    body = json.dumps({FINGERPRINT_KEY: fingerprint}).encode()
-    if lake.is_local:
-        lake.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        staged = f"{path}.{uuid.uuid4().hex}.tmp"
-        with lake.fs.open_output_stream(staged) as out:
-            out.write(body)
-        lake.fs.move(staged, path)  # a rename: atomic on POSIX
-        return
-    # An object store publishes an object whole when its stream closes (one PutObject).
-    with lake.fs.open_output_stream(path) as out:
-        out.write(body)
+    lake.put_small_file(path, json.dumps({FINGERPRINT_KEY: fingerprint}).encode())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import glob
+import hashlib
 import os
 import tempfile
 import uuid
@@ -95,7 +96,14 @@ class ParquetLake:
         return path if self.is_local else f"{self.root.split('://', 1)[0]}://{path}"
 
     def _staging_dir(self, table: str) -> str:
-        return f"{self.base}/{NAMESPACE}/{STAGING_DIR}/{table}"
+        """Where a day's new version is written before it is published: beside the tables
+        on a local lake (so the publish is a rename), in this machine's temp folder for an
+        object store (one folder per lake, so the next writer of a day finds what a dead one
+        left)."""
+        if self.is_local:
+            return f"{self.base}/{NAMESPACE}/{STAGING_DIR}/{table}"
+        lake_id = hashlib.sha256(self.root.encode()).hexdigest()[:16]
+        return os.path.join(tempfile.gettempdir(), "cg_assets_staging", lake_id, table)
 
     # -- checks ---------------------------------------------------------------------
 
@@ -140,21 +148,25 @@ class ParquetLake:
         lock_path = f"{self.base}/{NAMESPACE}/{LOCKS_DIR}/{table}/date={day.isoformat()}"
         if self.store is None:
             with local_day_lock(lock_path + ".lock", table, day, holder):
-                # Staging files of this day left by a writer that died: no live writer can
-                # own them now, since they would hold this lock.
-                pattern = f"{self._staging_dir(table)}/{day.isoformat()}.*.parquet.tmp"
-                for stale in glob.glob(pattern):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(stale)
+                self._clear_stale_staging(table, day)
                 yield
             return
         key = self.store.key_of(lock_path + ".lease")
         with object_store_day_lock(self.store, key, table, day, holder) as lease:
             self._leases[(table, day)] = lease
             try:
+                self._clear_stale_staging(table, day)
                 yield
             finally:
                 self._leases.pop((table, day), None)
+
+    def _clear_stale_staging(self, table: str, day: dt.date) -> None:
+        """Staging files of this day left by a writer that died: no live writer can own them
+        now, since it would hold the day's lock."""
+        pattern = os.path.join(self._staging_dir(table), f"{day.isoformat()}.*.parquet.tmp")
+        for stale in glob.glob(pattern):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(stale)
 
     # -- reading --------------------------------------------------------------------
 
@@ -207,6 +219,33 @@ class ParquetLake:
 
     # -- writing --------------------------------------------------------------------
 
+    def put_small_file(self, path: str, data: bytes) -> None:
+        """Publish `data` at `path` atomically: a rename on a local disk, one PutObject on an
+        object store (never a pyarrow output stream, which publishes whatever it holds)."""
+        if self.is_local:
+            folder = os.path.dirname(path)
+            os.makedirs(folder, exist_ok=True)
+            fd, staged = tempfile.mkstemp(dir=folder, prefix=".staged-")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(staged, path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(staged)
+                raise
+            return
+        assert self.store is not None
+        fd, staged = tempfile.mkstemp(prefix="cg-small-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            self.store.put_file(self.store.key_of(path), staged)
+        finally:
+            os.unlink(staged)
+
     def day_writer(self, table: str, day: dt.date, schema: pa.Schema) -> DayWriter:
         return DayWriter(self, table, day, schema)
 
@@ -223,14 +262,10 @@ class DayWriter:
         self._table, self._day = table, day
         self._final = lake.day_path(table, day)
         self.schema = schema
-        if lake.is_local:
-            staging_dir = lake._staging_dir(table)
-            os.makedirs(staging_dir, exist_ok=True)
-        else:
-            staging_dir = None
+        staging_dir = lake._staging_dir(table)
+        os.makedirs(staging_dir, exist_ok=True)
         self._staged = os.path.join(
-            staging_dir or tempfile.gettempdir(),
-            f"{day.isoformat()}.{uuid.uuid4().hex}.parquet.tmp",
+            staging_dir, f"{day.isoformat()}.{uuid.uuid4().hex}.parquet.tmp"
         )
         self._handle: IO[bytes] = open(self._staged, "wb")
         self._writer = pq.ParquetWriter(self._handle, schema, compression=COMPRESSION)

@@ -10,8 +10,6 @@ lose each other's entries and a reader never sees half a file.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 import uuid
 
 import pyarrow as pa
@@ -34,29 +32,7 @@ def new_file_name(suffix: str, now: dt.datetime | None = None) -> str:
 
 def put_file(lake: ParquetLake, path: str, data: bytes) -> None:
     """Publish `data` at `path` atomically."""
-    folder = path.rsplit("/", 1)[0]
-    if lake.is_local:
-        os.makedirs(folder, exist_ok=True)
-        fd, staged = tempfile.mkstemp(dir=folder, prefix=".staged-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(staged, path)
-        except BaseException:
-            if os.path.exists(staged):
-                os.unlink(staged)
-            raise
-        return
-    assert lake.store is not None  # an object store: one PutObject, visible only when whole
-    fd, staged = tempfile.mkstemp(prefix="cg-small-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        lake.store.put_file(lake.store.key_of(path), staged)
-    finally:
-        os.unlink(staged)
+    lake.put_small_file(path, data)
 
 
 def list_files(lake: ParquetLake, folder: str, suffix: str) -> list[str]:

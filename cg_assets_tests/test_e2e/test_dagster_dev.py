@@ -155,12 +155,17 @@ def test_one_partition_launched_like_the_ui(stack, client, repository_name, cont
 
         materialized_by, _ = check_day(stack, instance, control, SINGLE_DAY)
         assert materialized_by == run_id
-        # the run materialized the requested day and no other
+        # the run materialized the requested day of each table, and no other day
         records = instance.get_records_for_run(
             run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
         ).records
-        assert [r.event_log_entry.dagster_event.partition for r in records] == [
-            SINGLE_DAY.isoformat()
+        materialized = sorted(
+            (r.event_log_entry.dagster_event.asset_key.to_user_string(), r.partition_key)
+            for r in records
+        )
+        assert materialized == [
+            ("customergauge/non_responses", SINGLE_DAY.isoformat()),
+            ("customergauge/responses", SINGLE_DAY.isoformat()),
         ]
 
 

@@ -114,7 +114,7 @@ def test_the_settle_sensor_reads_settled_from_postgres(
 ):
     resources = {"customergauge": cg_resource, "lake": LakeResource(root=str(lake_root))}
     young = LoadSettings(start_date=SIM_START, settle_after_hours=8784)
-    settings = LoadSettings(start_date=SIM_START, settle_after_hours=48, heal_lookback_days=0)
+    settings = LoadSettings(start_date=SIM_START, settle_after_hours=48)
     # the sync job writes a day of every table in one run
     materialize(
         [build_sync_asset(e, young) for e in ENDPOINTS],

@@ -91,7 +91,7 @@ def test_a_small_day_is_replaced_by_exactly_one_put_and_stages_locally(s3, monke
         writer.write(day_table(500, 70))
         # mid-write: the staging file is a local temp file, the bucket holds the old day only
         staged = writer._staged
-        assert os.path.dirname(staged) == tempfile.gettempdir() and os.path.exists(staged)
+        assert staged.startswith(tempfile.gettempdir()) and os.path.exists(staged)
         assert s3.keys() == [DAY_KEY] and check_reader_view(s3) == SMALL[1]
         writer.commit({"cg_assets.cursor": "2"})
     assert not os.path.exists(staged)
@@ -138,7 +138,7 @@ def test_a_refused_put_publishes_nothing_and_the_next_write_goes_through(s3, mon
         with pytest.raises(OSError, match="injected"):
             write_day(lake, day_table(500, 70))
         assert s3.keys() == [DAY_KEY] and s3.get(DAY_KEY) == old
-        assert not [p for p in os.listdir(tempfile.gettempdir()) if p.endswith(".parquet.tmp")]
+        assert not os.listdir(lake._staging_dir(TABLE))  # the staged file went with the PUT
         write_day(lake, day_table(500, 70))  # the store accepts the next PUT
     assert check_reader_view(s3) == 70
 
@@ -183,6 +183,10 @@ def test_a_writer_killed_mid_upload_publishes_nothing(s3, monkeypatch):
     assert child.returncode == -signal.SIGKILL
     assert s3.keys() == [DAY_KEY] and s3.get(DAY_KEY) == old
     assert s3.client.list_multipart_uploads(Bucket=s3.name).get("Uploads", []) == []
+    # the dead writer's staged file is cleared by the next holder of the day
+    assert os.listdir(lake._staging_dir(TABLE))
+    with lake.day_lock(TABLE, DAY, "run next"):
+        assert not os.listdir(lake._staging_dir(TABLE))
 
 
 # -- the writer lease ---------------------------------------------------------------------

@@ -179,8 +179,7 @@ def test_secrets_are_env_vars_in_the_shipped_definitions():
 
 
 def test_resource_fields_set_concurrency_and_the_request_ceiling(simulator, monkeypatch):
-    monkeypatch.setenv("CG_CONCURRENCY", "2")
-    assert make_resource(simulator).client_settings().concurrency == 2
+    assert make_resource(simulator).client_settings().concurrency == 1  # the default
     settings = make_resource(simulator, concurrency=4, max_requests_per_second=5).client_settings()
     assert (settings.concurrency, settings.max_requests_per_second) == (4, 5.0)
 
