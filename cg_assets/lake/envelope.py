@@ -9,6 +9,7 @@ to Python objects as before (client.py), so contract errors keep their messages.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from cg_assets.customergauge import wire
 
 # Declared so that Arrow checks it: a cursor.next that is not a 64-bit integer (a string,
 # a bool, 1.5) makes the read give up, and the client's own checks see that body.
+_OPENS_OBJECT = re.compile(rb"\s*\{")
 _CURSOR_TYPE = pa.struct([pa.field(wire.BODY_CURSOR_NEXT, pa.int64())])
 
 
@@ -57,6 +59,8 @@ def read_body(
     is missing or not a list of objects, on a null record, and, inferring, on a field whose
     values it cannot unify (an int here, a string there).
     """
+    if not _looks_like_one_object(body):
+        return None
     try:
         table = pa_json.read_json(
             pa.py_buffer(body),
@@ -77,6 +81,13 @@ def read_body(
         return None
     cursor = table.column(wire.BODY_CURSOR)[0].as_py()  # None when the body has no cursor
     return records, cursor.get(wire.BODY_CURSOR_NEXT) if cursor else None
+
+
+def _looks_like_one_object(body: bytes) -> bool:
+    """Only a body that starts with `{` and ends with `}` goes to Arrow: pyarrow 26's JSON
+    reader crashes the process (a segfault, no exception) on a bare `null` body, which a
+    broken API could send; the client's own path turns such a body into a retry."""
+    return _OPENS_OBJECT.match(body) is not None and body[-64:].rstrip().endswith(b"}")
 
 
 def read_records(
