@@ -10,10 +10,9 @@ benchmarks/check_decode.py compare them on generated and broken pages):
    makes it give up.
    Fields the table does not declare are inferred by Arrow and ignored here; only then
    are the dicts decoded too (orjson) and walked in Python, to keep those fields in
-   `extra_fields`. Once
-   a page had such fields (responses always have: the answer is undeclared), the next
-   pages are read skipping them, and walked: Arrow cannot infer a field whose values mix
-   types, and inferring what is then thrown away costs time.
+   `extra_fields`. Once a page had such fields (responses always have: the answer is
+   undeclared), the next pages are read skipping them, and walked: Arrow cannot infer a
+   field whose values mix types, and inferring what is then thrown away costs time.
 2. Arrow converts the decoded dicts in one pass, when every value is of its declared type
    (only for tables whose kinds Arrow converts exactly as path 3 does).
 3. Column by column (`_decode_exact`): converts what it can (numbers in text columns, a
