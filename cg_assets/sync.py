@@ -294,16 +294,22 @@ class _DaySync:
     def _batches(self) -> Iterator[pa.RecordBatch]:
         """In-day batches of the plan's pages; out-of-day records are counted and dropped."""
         period = Period(self.options.date_field, self.day, self.day)
+        # The decoder reads each body once, on the fetch thread (Arrow, GIL released):
+        # records and cursor come from that one parse on the happy path.
         pages = self.client.iter_pages(
-            self.endpoint.path, period=period, cursor=self.plan.cursor, expand=self.endpoint.expand
+            self.endpoint.path,
+            period=period,
+            cursor=self.plan.cursor,
+            expand=self.endpoint.expand,
+            reader=self.decoder.read_page,
         )
         largest = 0
         for page in prefetch(pages, PREFETCH_PAGES):
-            if page.records:
+            if page.count:
                 # A page shorter than the day's pages so far is most likely the last with
                 # data (the API still sends an empty one to close the day): see run_full.
-                self.page_was_short = len(page.records) < largest
-                largest = max(largest, len(page.records))
+                self.page_was_short = page.count < largest
+                largest = max(largest, page.count)
                 where = (
                     f"{self.endpoint.path} day {self.day.isoformat()} page {page.number} "
                     f"(cursor {page.sent_cursor if page.sent_cursor is not None else 'none'})"

@@ -48,17 +48,36 @@ class Period:
 
 
 @dataclass(frozen=True)
+class PageContent:
+    """What a `PageReader` made of a page body that keeps the paging contract."""
+
+    # The page's `data` in the reader's own form (a decoder's Arrow arrays, say).
+    records: Any
+    count: int  # records on the page
+    next_cursor: Cursor | None  # `cursor.next`; None when the body has none
+
+
+# Reads a 2xx page body in one parse, or declines (None): then the client decodes it to
+# Python objects and checks the envelope itself, as without a reader. A reader must decline
+# every body it does not fully understand, and never raise: the client's own path holds
+# the error messages and the retry of a broken body.
+PageReader = Callable[[bytes], PageContent | None]
+
+
+@dataclass(frozen=True)
 class Page:
     """One page of records and the cursor that resumes right after it."""
 
     number: int  # 1-based within one `iter_pages` call
-    records: list[dict[str, Any]]
+    # The decoded `data` (a list of dicts), or what the `PageReader` made of it.
+    records: Any
     cursor: Cursor | None
     sent_cursor: Cursor | None
     body_bytes: int
     # The raw response body `records` was decoded from, so a consumer can convert it
     # straight to Arrow (schema.RecordDecoder) instead of walking the decoded dicts.
     body: bytes | None = field(default=None, repr=False, compare=False)
+    count: int = 0  # records on the page, whatever form `records` takes
 
 
 @dataclass
@@ -195,10 +214,13 @@ class CustomerGaugeClient:
         cursor: Cursor | None = None,
         expand: Sequence[str] = (),
         extra_params: Sequence[tuple[str, str]] = (),
+        reader: PageReader | None = None,
     ) -> Iterator[Page]:
         """Pages after `cursor` (from the start if None) until the API returns an empty `data`.
 
         The last page yielded is that empty page, so callers always learn the final cursor.
+        `reader`, when given, parses each body once into its own form (`Page.records`);
+        without it, or when it declines a body, `records` is the list of decoded dicts.
         """
         fixed_params: list[tuple[str, str]] = [(wire.PARAM_PER_PAGE, str(self.settings.per_page))]
         fixed_params += [(wire.PARAM_WITH, name) for name in expand]
@@ -215,35 +237,35 @@ class CustomerGaugeClient:
             if cursor is not None:
                 params.append((wire.PARAM_CURSOR, str(cursor)))
             what = f"GET {path} page {number} (cursor {cursor if cursor is not None else 'none'})"
-            records, next_cursor, body = self._get_page(url, params, what)
+            records, count, next_cursor, body = self._get_page(url, params, what, reader)
             # [assumed] integer cursors only grow (records come in primary-key order).
             went_back = (
                 isinstance(next_cursor, int) and isinstance(cursor, int) and next_cursor < cursor
             )
-            if records and (
+            if count and (
                 next_cursor is None
                 or next_cursor == cursor
                 or next_cursor in seen_cursors
                 or went_back
             ):
                 raise ApiContractError(
-                    f"{what}: the page has {len(records)} records but its cursor.next "
+                    f"{what}: the page has {count} records but its cursor.next "
                     f"({next_cursor!r}) does not advance; stopping rather than looping forever."
                 )
             sent = cursor
             if next_cursor is not None:
                 seen_cursors.add(next_cursor)
                 cursor = next_cursor
-            self._count(pages=1, records=len(records))
-            yield Page(number, records, cursor, sent, len(body), body)
-            if not records:
+            self._count(pages=1, records=count)
+            yield Page(number, records, cursor, sent, len(body), body, count)
+            if not count:
                 return
 
     # -- one page, with token refresh and retries -------------------------------------
 
     def _get_page(
-        self, url: str, params: list[tuple[str, str]], what: str
-    ) -> tuple[list[dict[str, Any]], Cursor | None, bytes]:
+        self, url: str, params: list[tuple[str, str]], what: str, reader: PageReader | None
+    ) -> tuple[Any, int, Cursor | None, bytes]:
         tokens = self._shared.tokens
         renewals = 0
         while True:
@@ -252,7 +274,8 @@ class CustomerGaugeClient:
                 self._count(token_requests=1)
             try:
                 response, body = self._retry.run(
-                    lambda token=token: self._attempt_page(url, params, token, what), what
+                    lambda token=token: self._attempt_page(url, params, token, what, reader),
+                    what,
                 )
             except _Unauthorized:
                 if (renewals and tokens.was_refused_fresh(token)) or (
@@ -269,10 +292,18 @@ class CustomerGaugeClient:
                 tokens.invalidate(token)
                 renewals += 1
                 continue
-            return *self._parse_body(body, what), response.content
+            if isinstance(body, PageContent):
+                return body.records, body.count, body.next_cursor, response.content
+            data, next_cursor = self._parse_body(body, what)
+            return data, len(data), next_cursor, response.content
 
     def _attempt_page(
-        self, url: str, params: list[tuple[str, str]], token: str, what: str
+        self,
+        url: str,
+        params: list[tuple[str, str]],
+        token: str,
+        what: str,
+        reader: PageReader | None,
     ) -> tuple[requests.Response, Any]:
         self._count(requests=1)
         headers = {wire.AUTH_HEADER: f"{wire.AUTH_SCHEME} {token}"}
@@ -285,6 +316,12 @@ class CustomerGaugeClient:
         if 200 <= response.status_code < 300:
             self._shared.tokens.accepted(token)
         http.raise_for_unexpected(response, what)
+        # The happy path: the reader parses the body once. A body it declines goes the
+        # Python-object way below, whose errors (a broken body is retried like a 5xx, from
+        # inside this attempt) and messages do not depend on the reader.
+        content = reader(response.content) if reader is not None else None
+        if content is not None:
+            return response, content
         body = http.decode_json_body(response, what)
         if not isinstance(body, dict):
             raise TransientError(
@@ -357,5 +394,7 @@ __all__ = [
     "CustomerGaugeClient",
     "CustomerGaugeError",
     "Page",
+    "PageContent",
+    "PageReader",
     "Period",
 ]

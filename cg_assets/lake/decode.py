@@ -1,14 +1,18 @@
 """Wire records -> one RecordBatch of a table's declared schema (columns.py).
 
-Three paths, tried in turn, give the same batch (benchmarks/check_decode.py compares them
-on generated and broken pages):
-1. Arrow's JSON reader parses the page's raw body (envelope.py). It is the strictest: a
-   value of another JSON type than its column's, or a repeated key, makes it give up.
+Three paths, tried in turn, give the same batch (test_lake/test_decode_paths.py and
+benchmarks/check_decode.py compare them on generated and broken pages):
+1. Arrow's JSON reader parses the page's raw body (envelope.py). On the happy path this is
+   the page's only parse: the client calls `read_page` on the body, which returns the
+   records as Arrow arrays and the cursor, and `decode` assembles the batch from them; the
+   dicts are decoded only for a page Arrow declines or whose arrays do not fit (paths 2, 3).
+   It is the strictest: a value of another JSON type than its column's, or a repeated key,
+   makes it give up.
    Fields the table does not declare are inferred by Arrow and ignored here; only then
-   are the decoded dicts walked in Python, to keep those fields in `extra_fields`. Once
-   a page had such fields (responses always have: the answer is undeclared), the next
-   pages are read skipping them, and walked: Arrow cannot infer a field whose values mix
-   types, and inferring what is then thrown away costs time.
+   are the dicts decoded too (orjson) and walked in Python, to keep those fields in
+   `extra_fields`. Once a page had such fields (responses always have: the answer is
+   undeclared), the next pages are read skipping them, and walked: Arrow cannot infer a
+   field whose values mix types, and inferring what is then thrown away costs time.
 2. Arrow converts the decoded dicts in one pass, when every value is of its declared type
    (only for tables whose kinds Arrow converts exactly as path 3 does).
 3. Column by column (`_decode_exact`): converts what it can (numbers in text columns, a
@@ -33,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cg_assets.customergauge import wire
+from cg_assets.customergauge.client import PageContent
 from cg_assets.customergauge.errors import ApiContractError
 from cg_assets.lake import envelope
 from cg_assets.lake.columns import (
@@ -43,6 +48,7 @@ from cg_assets.lake.columns import (
     key_column,
     known_tree,
 )
+from cg_assets.lake.envelope import ArrowPage
 
 _DATE_PATTERN = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 _DATE_RE = re.compile(_DATE_PATTERN)
@@ -79,19 +85,61 @@ class RecordDecoder:
         self._fast = not any(c.kind.has_timestamp_inside for c in self.columns)
         self._body_schema = envelope.body_schema(self._wire_type)
         self._dict_path = self._fast and all(_dict_path_kind(c.kind) for c in self.columns)
-        self._expect_undeclared = False  # the last page had fields this table does not declare
+        # The last page had fields this table does not declare. Set by `decode` (main
+        # thread), read by `read_page` (fetch thread): a stale value only picks the other
+        # of two reads that give the same batch.
+        self._expect_undeclared = False
+
+    def read_page(self, body: bytes) -> PageContent | None:
+        """The client's `PageReader`: a 2xx body's records (an `ArrowPage`) and cursor from
+        one parse by Arrow, or None: the client decodes the body to dicts and checks it.
+
+        Runs on the client's fetch thread. Declines tables the fast paths do not serve
+        (timestamps inside lists) and any body Arrow does not take whole.
+        """
+        if not self._fast:
+            return None
+        read = None
+        undeclared = True  # unknown unless Arrow infers: then its types tell
+        if not self._expect_undeclared:
+            read = envelope.read_body(body, self._body_schema)
+            # Any undeclared field, at any depth, makes Arrow infer a child.
+            undeclared = read is not None and read[0].type != self._wire_type
+        if read is None:
+            read = envelope.read_body(body, self._body_schema, infer=False)
+            undeclared = True
+        if read is None:
+            return None
+        records, next_cursor = read
+        objects = None
+        if undeclared and len(records):
+            objects = _data_objects(body, len(records))
+            if objects is None:
+                return None
+        page = ArrowPage(records, undeclared and objects is not None, objects, body)
+        return PageContent(page, len(records), next_cursor)
 
     def decode(
         self,
-        records: list[Any],
+        records: list[Any] | ArrowPage,
         synced_at: dt.datetime,
         where: str,
         body: bytes | None = None,
     ) -> pa.RecordBatch:
         """One page of wire records as a RecordBatch of the declared schema.
 
-        `body`, when given, is the raw JSON body `records` were decoded from (its `data`).
+        `records` are the decoded dicts of the page's `data`, or what `read_page` made of
+        its body. `body`, when given with dicts, is the raw JSON body they were decoded from.
         """
+        if isinstance(records, ArrowPage):
+            page = records
+            batch = self._from_arrow(page.records, page.undeclared, page.objects, synced_at)
+            if batch is not None:
+                return batch
+            # The arrays do not fit (a bad date, a record without its key, ...): the dict
+            # paths convert or name the record, as for a body Arrow declined.
+            records = page.objects if page.objects is not None else _page_objects(page.body, where)
+            body = None  # Arrow's read is done and did not fit
         if self._fast and records:
             batch = None
             if body is not None:
@@ -123,7 +171,18 @@ class RecordDecoder:
             undeclared = True  # unknown: the walk tells
         if top is None:
             return None
-        if undeclared and not all(type(r) is dict for r in records):
+        return self._from_arrow(top, undeclared, records, synced_at)
+
+    def _from_arrow(
+        self,
+        top: pa.StructArray,
+        undeclared: bool,
+        records: list[Any] | None,
+        synced_at: dt.datetime,
+    ) -> pa.RecordBatch | None:
+        """The batch from Arrow's records; `records` (the dicts) are walked for extra_fields
+        when the page may carry undeclared fields. None: take another path."""
+        if undeclared and (records is None or not all(type(r) is dict for r in records)):
             return None
         batch = self._assemble(top, synced_at, records if undeclared else None)
         if batch is not None:
@@ -332,6 +391,30 @@ def _wire_struct(tree: dict[str, object]) -> pa.StructType:
             for name, node in tree.items()
         ]
     )
+
+
+def _data_objects(body: bytes, count: int) -> list[dict[str, Any]] | None:
+    """The body's `data` as `count` dicts, or None if orjson does not read it so."""
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    data = decoded.get(wire.BODY_DATA) if type(decoded) is dict else None
+    if type(data) is not list or len(data) != count or not all(type(r) is dict for r in data):
+        return None
+    return data
+
+
+def _page_objects(body: bytes, where: str) -> list[Any]:
+    """The body's `data` decoded to Python objects, for the dict paths."""
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:  # Arrow read it, orjson does not: name it
+        raise RecordDecodeError(f"{where}: the body is not JSON that orjson reads: {exc}") from None
+    data = decoded.get(wire.BODY_DATA) if isinstance(decoded, dict) else None
+    if not isinstance(data, list):
+        raise RecordDecodeError(f"{where}: '{wire.BODY_DATA}' is not a list of records.")
+    return data
 
 
 def _dict_path_kind(kind: Kind) -> bool:
