@@ -187,7 +187,9 @@ def evaluate_settle_tick(
         state["settled_through"] = new_watermark.isoformat()
     if next_scan is not None:
         state["scan_from"] = next_scan.isoformat()
-    tick.cursor = json.dumps(state) if state else cursor
+    # Always the new state, even empty: keeping an old scan position would stop the scan
+    # from ever wrapping back to the days after the watermark.
+    tick.cursor = json.dumps(state)
 
     busy = in_flight_days(instance, keys)
     for day in sorted(wanted):
