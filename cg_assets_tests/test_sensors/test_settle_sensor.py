@@ -302,3 +302,24 @@ def test_the_schedule_skips_days_before_the_start_and_days_in_flight(instance):
         )
     )
     assert not data.run_requests and data.skip_message
+
+
+def test_with_no_watermark_the_scan_wraps_around_so_every_day_is_requested(instance):
+    """The first synced day is never settled (no watermark), more days are due than one
+    tick scans, and only a few runs are asked for a tick: ticks after ticks still reach
+    every day, because the scan position wraps back to the start."""
+    settings = LoadSettings(start_date=START, settle_after_hours=48, settle_max_per_tick=3)
+    days = [START + dt.timedelta(days=d) for d in range(sensors.SCAN_DAYS_PER_TICK + 38)]
+    for day in days:
+        record(instance, day, settled=False)
+    now = end_of(days[-1]) + dt.timedelta(days=3)
+    asked: set[str] = set()
+    cursor = None
+    for _ in range(60):
+        tick = evaluate_settle_tick(instance, KEYS, settings, now, cursor)
+        for request in tick.run_requests:
+            asked.add(request.partition_key)
+            # the run happens and settles its day
+            record(instance, dt.date.fromisoformat(request.partition_key), settled=True)
+        cursor = tick.cursor
+    assert {d.isoformat() for d in days} <= asked  # (and the days after them, healed)
