@@ -35,7 +35,7 @@ def run_days(
       further day starts. Days
       already running are not waited for (threads cannot be stopped): each publishes its
       file atomically or not at all, and a published file whose day was not recorded is
-      fetched whole again by the next run (see `sync.plan_day`).
+      adopted by the next run (see `sync.plan_day`).
     - Memory is bounded: never more than `concurrency` days run at once; a finished
       day's result is held only until it is reported.
     - With `concurrency` 1 the days run in the calling thread, one after the other.

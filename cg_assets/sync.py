@@ -211,6 +211,29 @@ def _settings_mismatches(file_state: DayFileState, options: SyncOptions) -> list
     return mismatches
 
 
+def skipped_day(day: dt.date, plan: DayPlan) -> DayResult:
+    """A day left as it is: nothing read, nothing recorded (its materialization stands)."""
+    return DayResult(
+        day=day,
+        plan=plan,
+        cursor=plan.cursor,
+        row_count=0,
+        rows_added=0,
+        rows_removed=0,
+        status_changed=0,
+        out_of_day=0,
+        out_of_day_keys=[],
+        duplicates_dropped=0,
+        status_counts={},
+        path="",
+        bytes_written=0,
+        rewritten=False,
+        preview=[],
+        stats=ClientStats(),
+        seconds=0.0,
+    )
+
+
 def adopt_day(lake: ParquetLake, endpoint: Endpoint, day: dt.date, plan: DayPlan) -> DayResult:
     """The day's file as it is, for a plan that fetches nothing (skip, adopt)."""
     started = time.perf_counter()

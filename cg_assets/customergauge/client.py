@@ -326,7 +326,8 @@ class CustomerGaugeClient:
         if not isinstance(body, dict):
             raise TransientError(
                 "bad_body",
-                f"{what}: the body is JSON but not an object: {http.quote_body(response.content)}",
+                f"{what}: the body is JSON but not an object: "
+                f"{http.describe_broken_body(response.content)}",
             )
         return response, body
 

@@ -23,7 +23,7 @@ BODY_QUOTE_CHARS = 200
 
 
 def quote_body(body: bytes) -> str:
-    """The start of a body, for an error message (bodies carry no secrets; tokens are in headers)."""
+    """The start of an error body (a 4xx or 5xx: an API message or a gateway's page)."""
     text = body[:BODY_QUOTE_CHARS].decode("utf-8", errors="replace")
     text = " ".join(text.split())
     suffix = "…" if len(body) > BODY_QUOTE_CHARS else ""
@@ -87,6 +87,16 @@ def raise_for_unexpected(response: requests.Response, what: str) -> None:
         )
 
 
+def describe_broken_body(body: bytes) -> str:
+    """A 200 body that is not what it should be, for an error message. A page holds records
+    (names, e-mail addresses) and a token response a token, so anything that may be JSON is
+    described, never quoted; a body that is plainly not JSON (a gateway's HTML page) is."""
+    head = body.lstrip()[:1]
+    if head in (b"{", b"[", b'"') or not body.strip():
+        return f"{len(body)} bytes starting with {head.decode(errors='replace')!r} (not quoted: a page may hold personal data, a token response a token)"
+    return quote_body(body)
+
+
 def decode_json_body(response: requests.Response, what: str) -> Any:
     """The decoded JSON body; a 200 that is not JSON (an HTML error page, a cut body) is transient."""
     try:
@@ -95,5 +105,5 @@ def decode_json_body(response: requests.Response, what: str) -> Any:
         raise TransientError(
             "bad_body",
             f"{what} answered HTTP {response.status_code} with a body that is not JSON: "
-            f"{quote_body(response.content)}",
+            f"{describe_broken_body(response.content)}",
         ) from None

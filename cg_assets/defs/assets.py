@@ -46,7 +46,15 @@ from cg_assets.defs.resources import LakeResource
 from cg_assets.lake.cursor_codec import decode_cursor, encode_cursor
 from cg_assets.lake.schema import RecordDecoder
 from cg_assets.settings import LoadSettings
-from cg_assets.sync import DayResult, StoredState, SyncOptions, adopt_day, plan_day, sync_day
+from cg_assets.sync import (
+    DayResult,
+    StoredState,
+    SyncOptions,
+    adopt_day,
+    plan_day,
+    skipped_day,
+    sync_day,
+)
 
 # BackfillPolicy.single_run() is what makes a range one run. Dagster marks the parameter beta
 # and warns wherever the code location loads (about three times a run): nothing a user can
@@ -205,7 +213,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         lake: LakeResource,
     ) -> Iterator[AssetCheckResult]:
         customergauge.validate()
-        run_guards.check_run_start(context, customergauge, lake)
+        fingerprint = run_guards.check_run_start(context, customergauge, lake)
         parquet_lake = lake.get_lake()
         holder = f"run {context.run_id} ({endpoint.name})"
         privacy = lake.get_privacy(parquet_lake)
@@ -230,6 +238,8 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                         stored=stored[day],
                         file_state=parquet_lake.day_state(endpoint.name, day),
                     )
+                    if plan.mode == "skip":
+                        return skipped_day(day, plan)
                     if not plan.fetches:
                         return adopt_day(parquet_lake, endpoint, day, plan)
                     return sync_day(
@@ -254,7 +264,11 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                     AssetMaterialization(
                         asset_key=key,
                         partition=partition,
-                        metadata=result_metadata(result, options),
+                        metadata={
+                            **result_metadata(result, options),
+                            # which API the day came from (run_guards.instance_fingerprint)
+                            run_guards.FINGERPRINT_KEY: MetadataValue.text(fingerprint),
+                        },
                     )
                 )
                 recorded.append(partition)

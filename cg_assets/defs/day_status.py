@@ -1,8 +1,9 @@
 """What the instance says about each day of the lake's tables: synced, settled, holes.
 
-Shared by the settle sensor (what to request) and the hole check (what to report), so
-both use one definition of "a hole": a day after the first synced day, past the settle
-lag, that is not settled.
+Shared by the settle sensor (what to request) and the hole check (what to report). The
+check's "hole" is a day after the first synced day, past the settle lag, that is not
+settled (`unsettled_days`); the sensor requests each of those, and also heals a day never
+synced before it is past the lag (today and yesterday are the schedule's).
 """
 
 import datetime as dt

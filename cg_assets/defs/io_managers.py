@@ -57,7 +57,7 @@ def scan_days(lake: ParquetLake, table: str, days: list[dt.date]) -> pl.LazyFram
             continue  # never synced: no rows
         if lake.is_local:
             frame = pl.scan_parquet(path)
-        else:  # any pyarrow filesystem the lake runs on (S3, GCS), with its credentials
+        else:  # an object store (S3), with its credentials
             frame = pl.scan_pyarrow_dataset(
                 pads.dataset(path, filesystem=lake.fs, format="parquet")
             )

@@ -18,7 +18,7 @@ LAKE_ROOT_VARIABLE = "CG_LAKE_ROOT"
 
 
 class LakeResource(ConfigurableResource):
-    """Where the Parquet lake lives: a local folder or a pyarrow filesystem URI (s3://, gs://)."""
+    """Where the Parquet lake lives: a local folder or s3://bucket/prefix."""
 
     root: str | None = Field(default=None, description="CG_LAKE_ROOT; default data/lake.")
     # Everything that writes the lake applies the personal-data policy: it travels with the lake.

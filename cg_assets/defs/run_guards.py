@@ -75,7 +75,16 @@ def refuse_ephemeral_instance(instance: DagsterInstance) -> None:
 
 
 def instance_fingerprint(instance: DagsterInstance, key: AssetKey) -> str | None:
-    """The fingerprint last recorded for this asset in the instance, if any."""
+    """The fingerprint last recorded for this asset in the instance, if any.
+
+    Every day a sync records carries it, so the asset's latest materialization (one query)
+    answers; the observation recorded at a first run answers before any day is recorded
+    (observations alone would not do: the privacy jobs add one per day they rewrite)."""
+    latest = instance.fetch_materializations(AssetRecordsFilter(asset_key=key), limit=1).records
+    event = latest[0].asset_materialization if latest else None
+    entry = event.metadata.get(FINGERPRINT_KEY) if event is not None else None
+    if entry is not None:
+        return str(entry.value)
     records = instance.fetch_observations(
         AssetRecordsFilter(asset_key=key), limit=OBSERVATIONS_SCANNED
     ).records
@@ -97,8 +106,9 @@ def _fresh_start_hint() -> str:
 
 def check_run_start(
     context: AssetExecutionContext, customergauge: CustomerGaugeResource, lake: LakeResource
-) -> None:
-    """Refuse a run that would lose its cursors or mix two APIs; record the API on first use."""
+) -> str:
+    """Refuse a run that would lose its cursors or mix two APIs; record the API on first use.
+    Returns this run's API fingerprint, which every day it records carries."""
     instance = context.instance
     refuse_ephemeral_instance(instance)
     settings = customergauge.client_settings()
@@ -137,3 +147,4 @@ def check_run_start(
             f"{ADOPT_VARIABLE}: the lake and the instance now record API {current} "
             f"(were {in_lake} and {in_instance}). Unset {ADOPT_VARIABLE}."
         )
+    return current

@@ -187,9 +187,14 @@ def evaluate_settle_tick(
         state["settled_through"] = new_watermark.isoformat()
     if next_scan is not None:
         state["scan_from"] = next_scan.isoformat()
-    tick.cursor = json.dumps(state) if state else cursor
+    # Always the new state, even empty: keeping an old scan position would stop the scan
+    # from ever wrapping back to the days after the watermark.
+    tick.cursor = json.dumps(state)
 
     busy = in_flight_days(instance, keys)
+    # Days never tried first, then retries, each oldest first: days that keep failing never
+    # take every run of every tick from days that were not tried yet.
+    retries: list[tuple[dt.date, RunRequest]] = []
     for day in sorted(wanted):
         kind, status = wanted[day]
         if day in busy:
@@ -199,8 +204,16 @@ def evaluate_settle_tick(
             tick.notes.append(f"{day}: {kind} waits for a later tick (CG_SETTLE_MAX_PER_TICK)")
             continue
         request = _request(instance, kind, day, status, now, tick.notes)
-        if request is not None:
+        if request is None:
+            continue
+        if request.run_key.endswith(":attempt-1"):
             tick.run_requests.append(request)
+        else:
+            retries.append((day, request))
+    room = settings.settle_max_per_tick - len(tick.run_requests)
+    tick.run_requests.extend(request for _, request in retries[:room])
+    for day, _ in retries[room:]:
+        tick.notes.append(f"{day}: its retry waits for a later tick (CG_SETTLE_MAX_PER_TICK)")
     return tick
 
 

@@ -41,6 +41,9 @@ LOCKS_DIR = "_locks"
 # covers that).
 LEASE_SECONDS = 300
 LEASE_RENEW_SECONDS = 60
+# A publish starts only while the lease has at least this long to live, so the upload ends
+# well before anyone may take the lease over.
+PUBLISH_MARGIN_SECONDS = 120
 
 
 class DayLockBusyError(RuntimeError):
@@ -158,7 +161,10 @@ class ObjectStoreLease:
 
     def check(self) -> None:
         """Raise unless this writer still holds the lease (called right before publishing)."""
-        if not self._lost and time.monotonic() - self._renewed_at > LEASE_SECONDS:
+        if (
+            not self._lost
+            and time.monotonic() - self._renewed_at > LEASE_SECONDS - PUBLISH_MARGIN_SECONDS
+        ):
             self._lost = (
                 f"the lease was not renewed for over {LEASE_SECONDS} s and may have expired"
             )
@@ -174,9 +180,13 @@ class ObjectStoreLease:
         with self._lock:
             if self._lost or self._etag is None:
                 return
-            current = self._store.get_with_etag(self._key)
-            if current is not None and current[1] == self._etag:
-                self._store.delete(self._key)
+            # Best effort: the day's work is done (or has already failed for its own
+            # reason); a lease that cannot be deleted expires LEASE_SECONDS after its last
+            # renewal, so an S3 error here must not fail the day.
+            with contextlib.suppress(OSError):
+                current = self._store.get_with_etag(self._key)
+                if current is not None and current[1] == self._etag:
+                    self._store.delete(self._key)
 
 
 def _parse(body: bytes) -> dict[str, Any] | None:

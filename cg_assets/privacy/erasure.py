@@ -29,7 +29,7 @@ from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.privacy import store
 from cg_assets.privacy.hashing import Keyring
 from cg_assets.privacy.policy import DayPrivacy, EndpointLike, PersonalColumns
-from cg_assets.privacy.rewrite import day_lock, rewrite_day
+from cg_assets.privacy.rewrite import rewrite_day, waiting_day_lock
 from cg_assets.privacy.suppression import (
     Entry,
     IdentifierKind,
@@ -192,9 +192,11 @@ def erase(
             continue
         for day in lake.days(endpoint.name):
             report.days_scanned += 1
-            if not _day_matches(lake, endpoint.name, day, wanted, matcher, columns):
-                continue
-            with day_lock(lake, endpoint.name, day, holder, LOCK_WAIT_SECONDS):
+            # Matched under the lock: a sync that read the suppression list before this
+            # erasure added to it may publish the day up to the moment it lets the lock go.
+            with waiting_day_lock(lake, endpoint.name, day, holder, LOCK_WAIT_SECONDS):
+                if not _day_matches(lake, endpoint.name, day, wanted, matcher, columns):
+                    continue
                 # "keep": only this erasure's rows go; the file's values are left as they are.
                 without_erased = DayPrivacy("keep", None, columns, matcher)
                 done = rewrite_day(lake, endpoint.name, day, without_erased.apply, {})

@@ -26,7 +26,7 @@ from cg_assets.privacy.policy import (
     PersonalColumns,
     file_pii_state,
 )
-from cg_assets.privacy.rewrite import day_lock, rewrite_day
+from cg_assets.privacy.rewrite import rewrite_day, waiting_day_lock
 
 
 @dataclass
@@ -78,7 +78,7 @@ def retention_pass(
             if _protected(lake, endpoint.name, day, target):
                 continue
             try:
-                lock = day_lock(lake, endpoint.name, day, holder)
+                lock = waiting_day_lock(lake, endpoint.name, day, holder)
             except DayLockBusyError:
                 # A sync is writing the day right now, and it applies the retention itself
                 # (policy.LakePrivacy.treatment_for); otherwise the next pass takes it.

@@ -26,7 +26,7 @@ class Rewritten:
     rows_after: int
 
 
-def day_lock(
+def waiting_day_lock(
     lake: ParquetLake, table: str, day: dt.date, holder: str, wait_seconds: float = 0.0
 ) -> contextlib.ExitStack:
     """The lake's one-writer-per-table-day lock (ParquetLake.day_lock), as a context

@@ -344,3 +344,19 @@ def test_the_user_agent_is_descriptive(simulator: SimulatorServer):
     from cg_assets.customergauge.http import USER_AGENT
 
     assert USER_AGENT.startswith("cg_assets/")
+
+
+def test_a_broken_page_is_described_never_quoted_it_holds_personal_data(simulator, control):
+    """A 200 page cut short is retried, then fails; the error says what was wrong without
+    quoting the page, whose records carry names and e-mail addresses."""
+    control.inject({"kind": "truncate", "times": 10})
+    with (
+        make_resource(simulator, max_retries=1).get_client() as client,
+        pytest.raises(RetriesExhaustedError) as info,
+    ):
+        fetch_day(client)
+    message = str(info.value)
+    assert "not JSON" in message and "not quoted" in message
+    emails = [r["email"] for r in control.truth(start=DAY, end=DAY) if r.get("email")]
+    assert emails and not any(email in message for email in emails)
+    assert "@" not in message

@@ -40,7 +40,7 @@ from dagster import (
 )
 
 from cg_assets import clock
-from cg_assets.customergauge.endpoints import NON_RESPONSES
+from cg_assets.customergauge.endpoints import ENDPOINTS
 from cg_assets.definitions import build_definitions
 from cg_assets.defs import automation
 from cg_assets.defs.assets import build_sync_asset
@@ -63,6 +63,7 @@ DATA_DAYS = 30
 TICK = dt.timedelta(hours=12)
 END = D0 + dt.timedelta(days=33)  # ticks stop at midnight starting this day
 KEY = AssetKey(["customergauge", "non_responses"])
+KEYS = [AssetKey(["customergauge", endpoint.name]) for endpoint in ENDPOINTS]
 SETTINGS = LoadSettings(
     start_date=D0,
     timezone=TZ,
@@ -93,7 +94,8 @@ class Month:
         (self.home / "dagster.yaml").write_text(DAGSTER_YAML)
         self.lake = tmp_path / "lake"
         self.defs = build_definitions(SETTINGS)
-        self.asset = build_sync_asset(NON_RESPONSES, SETTINGS)
+        # both tables, as the sync job the schedule and the sensor launch
+        self.assets = [build_sync_asset(endpoint, SETTINGS) for endpoint in ENDPOINTS]
         self.resources = {
             "customergauge": make_resource(
                 simulator, per_page=25, max_retries=1, backoff_seconds=0.001
@@ -109,7 +111,7 @@ class Month:
 
     def run(self, instance: DagsterInstance, partition: str, tags: dict[str, str]) -> None:
         result = materialize(
-            [self.asset],
+            self.assets,
             partition_key=partition,
             instance=instance,
             resources=self.resources,
@@ -248,9 +250,9 @@ def test_thirty_days_of_outages_kills_broken_data_and_a_stopped_daemon(tmp_path,
             current = D0
             while current <= last_due:
                 assert_day_equals_truth(month.lake, control, current)
-                assert day_status(instance, [KEY], current).settled, f"{current} not settled"
+                assert day_status(instance, KEYS, current).settled, f"{current} not settled"
                 current += dt.timedelta(days=1)
-            assert unsettled_days(instance, [KEY], SETTINGS, now) == []
+            assert unsettled_days(instance, KEYS, SETTINGS, now) == []
             assert month.last_hole_check is True
 
     # While day 14 was broken, the failing runs named it and the hole check listed it.

@@ -191,6 +191,23 @@ def test_a_writer_killed_mid_upload_publishes_nothing(s3, monkeypatch):
 
 # -- the writer lease ---------------------------------------------------------------------
 
+
+def test_a_lease_that_cannot_be_deleted_does_not_fail_the_day(s3, monkeypatch):
+    """The day's file is published; releasing the lease then fails (a store error, or a
+    role without s3:DeleteObject): the day stands, and the lease simply expires."""
+    from moto.s3.models import S3Backend
+
+    def refuse(*args, **kwargs):
+        raise AccessForbidden("injected: delete refused")
+
+    monkeypatch.setattr(S3Backend, "delete_object", refuse)
+    lake = ParquetLake(s3.root)
+    with lake.day_lock(TABLE, DAY, "run ok"):
+        write_day(lake, day_table(*SMALL))
+    assert check_reader_view(s3) == SMALL[1]
+    assert json.loads(s3.get(LEASE_KEY))["holder"] == "run ok"  # left to expire
+
+
 LEASE_KEY = f"lake/customergauge/_locks/{TABLE}/date={DAY.isoformat()}.lease"
 
 

@@ -188,9 +188,9 @@ def test_a_failed_settle_run_is_requested_again_after_a_back_off(instance):
     assert failed_at == now
     soon = evaluate_settle_tick(instance, KEYS, SETTINGS, failed_at + dt.timedelta(minutes=1), None)
     assert requested(soon) == [] and any("next attempt after" in n for n in soon.notes)
-    later = evaluate_settle_tick(
-        instance, KEYS, SETTINGS, failed_at + dt.timedelta(minutes=11), None
-    )
+    # room for the retry beside the never-synced days after it (they go first)
+    roomy = LoadSettings(start_date=START, settle_after_hours=48, settle_max_per_tick=10)
+    later = evaluate_settle_tick(instance, KEYS, roomy, failed_at + dt.timedelta(minutes=11), None)
     retry = [r for r in later.run_requests if r.partition_key == day.isoformat()]
     assert [r.run_key for r in retry] == [first.run_key.replace("attempt-1", "attempt-2")]
     assert retry[0].tags[SETTLE_OF_TAG] == first.tags[SETTLE_OF_TAG]
@@ -302,3 +302,45 @@ def test_the_schedule_skips_days_before_the_start_and_days_in_flight(instance):
         )
     )
     assert not data.run_requests and data.skip_message
+
+
+def test_with_no_watermark_the_scan_wraps_around_so_every_day_is_requested(instance):
+    """The first synced day is never settled (no watermark), more days are due than one
+    tick scans, and only a few runs are asked for a tick: ticks after ticks still reach
+    every day, because the scan position wraps back to the start."""
+    settings = LoadSettings(start_date=START, settle_after_hours=48, settle_max_per_tick=3)
+    days = [START + dt.timedelta(days=d) for d in range(sensors.SCAN_DAYS_PER_TICK + 38)]
+    for day in days:
+        record(instance, day, settled=False)
+    now = end_of(days[-1]) + dt.timedelta(days=3)
+    asked: set[str] = set()
+    cursor = None
+    for _ in range(60):
+        tick = evaluate_settle_tick(instance, KEYS, settings, now, cursor)
+        for request in tick.run_requests:
+            asked.add(request.partition_key)
+            # the run happens and settles its day
+            record(instance, dt.date.fromisoformat(request.partition_key), settled=True)
+        cursor = tick.cursor
+    assert {d.isoformat() for d in days} <= asked  # (and the days after them, healed)
+
+
+def test_days_that_keep_failing_never_crowd_out_days_not_tried_yet(instance):
+    """More failing days than runs a tick, all past their back-off: the days not tried yet
+    still go first, so a bad week never stalls the settling of the days after it."""
+    settings = LoadSettings(start_date=START, settle_after_hours=48, settle_max_per_tick=3)
+    failing = [START + dt.timedelta(days=d) for d in range(5)]
+    fresh = [START + dt.timedelta(days=d) for d in range(5, 8)]
+    for day in failing + fresh:
+        record(instance, day, settled=False)
+    now = end_of(fresh[-1]) + dt.timedelta(days=3)
+    first = evaluate_settle_tick(instance, KEYS, settings, now, None)
+    for request in first.run_requests:  # the three oldest are tried, and fail
+        run = create_run_for_test(
+            instance, job_name=SYNC_JOB_NAME, tags=request.tags, status=DagsterRunStatus.STARTED
+        )
+        instance.report_run_failed(run)
+    later = now + sensors.RETRY_BACKOFF_MAX + dt.timedelta(minutes=1)
+    tick = evaluate_settle_tick(instance, KEYS, settings, later, None)
+    assert requested(tick) == [d.isoformat() for d in failing[3:]] + [fresh[0].isoformat()]
+    assert all(r.run_key.endswith("attempt-1") for r in tick.run_requests)
