@@ -18,6 +18,7 @@ Plain functions, no Dagster: the asset calls them, tests and benchmarks call the
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import queue
 import threading
@@ -235,7 +236,7 @@ def skipped_day(day: dt.date, plan: DayPlan) -> DayResult:
 
 
 def adopt_day(lake: ParquetLake, endpoint: Endpoint, day: dt.date, plan: DayPlan) -> DayResult:
-    """The day's file as it is, for a plan that fetches nothing (skip, adopt)."""
+    """The day's file as it is, recorded without a fetch (adopt)."""
     started = time.perf_counter()
     state = lake.day_state(endpoint.name, day)
     if state is None:
@@ -246,23 +247,13 @@ def adopt_day(lake: ParquetLake, endpoint: Endpoint, day: dt.date, plan: DayPlan
     )
     if existing is not None:
         out.observe_table(existing)
-    return DayResult(
-        day=day,
-        plan=plan,
+    return dataclasses.replace(
+        skipped_day(day, plan),
         cursor=state.cursor,
         row_count=state.rows,
-        rows_added=0,
-        rows_removed=0,
-        status_changed=0,
-        out_of_day=0,
-        out_of_day_keys=[],
-        duplicates_dropped=0,
         status_counts=dict(sorted(out.status_counts.items())),
         path=lake.display_path(endpoint.name, day),
-        bytes_written=0,
-        rewritten=False,
         preview=out.preview,
-        stats=ClientStats(),
         seconds=time.perf_counter() - started,
         pii=file_pii_state(day_footer(lake, endpoint.name, day)),
     )
