@@ -20,19 +20,6 @@ class Journal:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def load(self) -> tuple[dict[str, Any] | None, list[dt.datetime]]:
-        """The stored generation parameters (None if there is no journal) and the live additions."""
-        if not os.path.exists(self.path):
-            return None, []
-        with open(self.path, encoding="utf-8") as handle:
-            lines = [json.loads(line) for line in handle if line.strip()]
-        if not lines:
-            return None, []
-        params = lines[0]["generation"]
-        return params, [
-            dt.datetime.fromisoformat(line["live_at"]) for line in lines[1:] if "live_at" in line
-        ]
-
     def load_events(self) -> tuple[dict[str, Any] | None, list[tuple[str, dt.datetime]]]:
         """The generation parameters and the live events in order: ("add" | "answer", time)."""
         if not os.path.exists(self.path):

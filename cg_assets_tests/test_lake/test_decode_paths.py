@@ -28,18 +28,11 @@ from cg_assets.lake.envelope import ArrowPage
 from cg_assets.simulator import SimulatorControl
 from cg_assets.simulator.dataset import Dataset
 from cg_assets_tests.conftest import SIM_START
+from cg_assets_tests.truth import DATE_FIELDS
 
 SYNCED = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.timezone.utc)
 ENDPOINTS = (NON_RESPONSES, RESPONSES)
 TEXT_FIELDS = ("status", "number_customer", "number_order", "email", "phone", "language", "link")
-DATE_FIELDS = (
-    "date_creation",
-    "date_order",
-    "date_sent",
-    "date_email_sent",
-    "date_opened",
-    "date_clicked",
-)
 UNICODE = 'Zoë 伟 \u2028 \\ " \n \U0001f600 \u0000'
 ODD_VALUES: tuple[Any, ...] = (
     None,
