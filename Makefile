@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +18,25 @@ install: $(STAMP)
 run: $(STAMP)
 	./scripts/run-demo
 
-## Lint, validate the definitions (dg check defs), run the whole test suite.
+# Two workers even on one core: half the suite waits on subprocesses and servers, not CPU.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -lt 2 ] && n=2; echo $$n)
+
+## Lint, validate the definitions (dg check defs), run the whole test suite in parallel.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg check defs
 	./scripts/ensure-postgres
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
+
+## The inner loop: client, lake, sync, privacy, definitions and simulator tests, without
+## the ones that start Dagster, its CLI or the simulator as subprocesses (marker `stack`).
+FAST_TESTS := cg_assets_tests/test_client cg_assets_tests/test_lake cg_assets_tests/test_privacy \
+	cg_assets_tests/test_definitions cg_assets_tests/test_settings cg_assets_tests/test_simulator \
+	cg_assets_tests/test_assets cg_assets_tests/test_sensors cg_assets_tests/test_reliability
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "not stack and not lifetime and not e2e" $(FAST_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from dagster import AssetRecordsFilter, DagsterInstance
 
 from cg_assets.customergauge.endpoints import NON_RESPONSES
@@ -15,6 +16,8 @@ from cg_assets.defs.assets import asset_key_for
 from cg_assets.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from cg_assets_tests.conftest import SIM_START
 from cg_assets_tests.truth import assert_day_equals_truth, metadata_values
+
+pytestmark = pytest.mark.stack
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))

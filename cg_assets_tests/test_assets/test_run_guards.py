@@ -98,6 +98,7 @@ CLI_COMMANDS = {
 }
 
 
+@pytest.mark.stack
 @pytest.mark.parametrize("command", sorted(CLI_COMMANDS))
 def test_the_cli_without_dagster_home_refuses_and_writes_nothing(simulator, tmp_path, command):
     lake = tmp_path / "lake"

@@ -153,6 +153,7 @@ def _quiet_env() -> dict[str, str]:
     return env
 
 
+@pytest.mark.stack
 def test_dg_check_defs_passes_without_warnings():
     done = subprocess.run(
         [str(BIN / "dg"), "check", "defs"],
@@ -168,6 +169,7 @@ def test_dg_check_defs_passes_without_warnings():
     assert "Warning" not in output, output[-3000:]  # no BetaWarning, no SupersessionWarning
 
 
+@pytest.mark.stack
 def test_workspace_yaml_keeps_working():
     done = subprocess.run(
         [str(BIN / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],

@@ -28,7 +28,7 @@ from cg_assets.simulator import SimulatorControl
 from cg_assets_tests.test_e2e.stack import Stack, graphql, running_stack
 from cg_assets_tests.truth import assert_day_equals_truth, day_file, metadata_values
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.stack]
 
 JOB = "customergauge_sync_job"
 ASSET_PATH = ["customergauge", "non_responses"]

@@ -15,11 +15,14 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from dagster import AssetKey, DagsterInstance
 
 from cg_assets_tests.conftest import SIM_START
 from cg_assets_tests.test_assets.test_cli import materialize_cli, materialize_command, start_cli
 from cg_assets_tests.truth import assert_day_equals_truth
+
+pytestmark = pytest.mark.stack
 
 DAY = SIM_START
 WAIT_SECONDS = 120

@@ -15,11 +15,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
 from cg_assets.simulator import SimulatorControl, running_simulator
 from cg_assets_tests.test_assets.test_cli import materialize_cli, materialize_command, start_cli
 from cg_assets_tests.truth import assert_day_equals_truth, metadata_values
+
+pytestmark = pytest.mark.stack
 
 FIRST = dt.date(2026, 9, 1)
 DAYS = [FIRST + dt.timedelta(days=n) for n in range(12)]

@@ -52,8 +52,8 @@ from cg_assets.defs.sensors import SENSOR_NAME
 from cg_assets.settings import LoadSettings
 from cg_assets.simulator import SimulatorControl, running_simulator
 from cg_assets_tests.conftest import make_resource
+from cg_assets_tests.instances import write_dagster_yaml
 from cg_assets_tests.test_assets.test_cli import materialize_command, start_cli
-from cg_assets_tests.test_reliability.test_crash_safety import DAGSTER_YAML
 from cg_assets_tests.truth import assert_day_equals_truth
 
 TZ = "Europe/Amsterdam"
@@ -89,9 +89,7 @@ KILLED_RANGE = (day(2), day(8))
 class Month:
     def __init__(self, simulator: Any, control: SimulatorControl, tmp_path: Path) -> None:
         self.simulator, self.control = simulator, control
-        self.home = tmp_path / "home"
-        self.home.mkdir()
-        (self.home / "dagster.yaml").write_text(DAGSTER_YAML)
+        self.home = write_dagster_yaml(tmp_path / "home", one_event_log=True)
         self.lake = tmp_path / "lake"
         self.defs = build_definitions(SETTINGS)
         # both tables, as the sync job the schedule and the sensor launch

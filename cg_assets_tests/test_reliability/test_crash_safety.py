@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from dagster import DagsterInstance
 
 from cg_assets.simulator import (
@@ -49,6 +50,8 @@ from cg_assets_tests.test_reliability.helpers import (
     latest_metadata,
     truth,
 )
+
+pytestmark = pytest.mark.stack
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("_sync_worker.py")

@@ -33,6 +33,8 @@ from cg_assets_tests.test_e2e.stack import (
     processes_with_env,
 )
 
+pytestmark = pytest.mark.stack
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "run-demo"
 BAD_SETTING_TIMEOUT = 60.0  # bounds the wait only: the check itself takes about a second

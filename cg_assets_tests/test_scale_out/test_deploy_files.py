@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 import yaml
 from packaging.requirements import Requirement
 
@@ -117,6 +118,7 @@ def image_app_dir(target) -> None:
         shutil.rmtree(target / path)
 
 
+@pytest.mark.stack
 def test_the_image_serves_the_code_location_without_the_simulator(tmp_path):
     app = tmp_path / "app"
     app.mkdir()

@@ -159,6 +159,7 @@ def test_a_transient_error_on_the_first_put_is_retried_and_published_once(s3, mo
     assert s3.keys() == [DAY_KEY] and check_reader_view(s3) == SMALL[1]
 
 
+@pytest.mark.stack
 def test_a_writer_killed_mid_upload_publishes_nothing(s3, monkeypatch):
     """The writer process dies (SIGKILL) while its PUT is in flight: the store never
     publishes a PUT whose request did not complete, so readers keep the old day."""

@@ -111,6 +111,7 @@ def test_bad_load_time_settings_name_the_variable_and_what_it_accepts(env, names
         assert name in str(info.value)
 
 
+@pytest.mark.stack
 def test_a_bad_load_time_setting_fails_the_code_location_load():
     # `defs` is a dg @definitions function: the settings are read when the location loads.
     env = {**os.environ, "CG_DATE_FIELD": "date_opened", "VIRTUAL_ENV": str(ROOT / ".venv")}

@@ -15,6 +15,8 @@ import pytest
 
 from cg_assets.simulator import SimulatorControl
 
+pytestmark = pytest.mark.stack
+
 ROOT = Path(__file__).resolve().parents[2]
 LINE = re.compile(r"CustomerGauge simulator listening on (http://127\.0\.0\.1:(\d+))")
 
