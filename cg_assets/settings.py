@@ -134,6 +134,9 @@ class LoadSettings:
     # Responses: date_sent by default, so a record's send day is one partition in both tables.
     responses_date_field: str = "date_sent"
     settle_after_hours: int = 48
+    # A send day stays open for answers this long after it ends: it is fetched whole about
+    # once a day until then, and final after (people answer reminders for weeks).
+    answer_window_days: int = 30
     automation: bool = False
     schedule_minute: int = 5
     settle_max_per_tick: int = 3
@@ -195,6 +198,13 @@ class LoadSettings:
                 cls.settle_after_hours,
                 _int_in(0, 24 * 366),
                 "a whole number of hours from 0 to 8784",
+            ),
+            answer_window_days=_parse(
+                env,
+                "CG_ANSWER_WINDOW_DAYS",
+                cls.answer_window_days,
+                _int_in(0, 366),
+                "a whole number of days from 0 (final at the settle) to 366",
             ),
             automation=_parse(
                 env, "CG_AUTOMATION", "off", _choice(*AUTOMATION_CHOICES), "on or off"

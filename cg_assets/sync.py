@@ -41,12 +41,20 @@ from cg_assets.lake.schema import SCHEMA_VERSION, RecordDecoder, in_day_mask
 from cg_assets.privacy.policy import NO_PRIVACY, LakePrivacy, file_pii_state
 from cg_assets.privacy.store import day_footer
 
-Mode = Literal["catch-up", "settle", "full-refresh", "skip", "adopt"]
+Mode = Literal["catch-up", "settle", "revisit", "close", "full-refresh", "skip", "adopt"]
+# open: answers may still come and the day is fetched again; settled: fetched whole past the
+# settle lag, still open for answers; closed: fetched whole after the answer window, final.
+Stage = Literal["open", "settled", "closed"]
 T = TypeVar("T")
 
 PREVIEW_ROWS = 5
 OUT_OF_DAY_SAMPLE = 20
 PREFETCH_PAGES = 2
+# An open day is fetched whole again once its last whole fetch is this old: with hourly
+# ticks and a run's own time, an answer is in the lake within 24 hours of its arrival.
+REVISIT_AFTER = dt.timedelta(hours=20)
+# The longest wait between whole fetches of an open day that keeps the 24-hour promise.
+PROMISED_GAP = dt.timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,12 @@ class SyncOptions:
     date_field: str
     timezone: str
     settle_after_hours: int
+    # Days after the day ends that it stays open for answers (CG_ANSWER_WINDOW_DAYS).
+    answer_window_days: int = 30
+    # False where the cursor may not follow the order records change in (responses may be
+    # ordered by the invitation's CGID): an open day is then always fetched whole.
+    catch_up_by_cursor: bool = True
+    schema_version: str = SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,7 @@ class StoredState:
     date_field: str | None = None
     timezone: str | None = None
     settled: bool = False
+    closed: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,12 @@ class DayPlan:
     cursor: Cursor | None  # None: fetch the whole day and replace the file
     settled: bool  # a full fetch that started at least the settle lag after the day ended
     reason: str
+    closes: bool = False  # a full fetch that started after the answer window: final
+    started_at: dt.datetime | None = None  # when the plan was made (UTC)
+    # When the newest whole fetch already in the day's file began (kept by a catch-up).
+    whole_fetch_at: dt.datetime | None = None
+    # The longest wait between whole fetches after the settle, before this plan (hours).
+    longest_gap_hours: float | None = None
 
     @property
     def fetches(self) -> bool:
@@ -84,8 +105,31 @@ class DayPlan:
 
     @property
     def final(self) -> bool:
+        """The day is closed once this plan is carried out: no answer changes it any more."""
+        return self.closes and (self.full_fetch or not self.fetches)
+
+    @property
+    def settled_after(self) -> bool:
         """The day's file is settled once this plan is carried out."""
         return self.settled and (self.full_fetch or not self.fetches)
+
+    @property
+    def stage(self) -> Stage:
+        return "closed" if self.final else "settled" if self.settled_after else "open"
+
+    @property
+    def last_whole_fetch(self) -> dt.datetime | None:
+        """When the newest whole fetch in the file written by this plan began."""
+        return self.started_at if self.full_fetch else self.whole_fetch_at
+
+    @property
+    def gap_hours(self) -> float | None:
+        """The longest wait between whole fetches of the settled day, this one included."""
+        gap = self.longest_gap_hours
+        if self.full_fetch and self.started_at and self.whole_fetch_at and self.settled:
+            hours = (self.started_at - self.whole_fetch_at).total_seconds() / 3600
+            gap = max(gap or 0.0, round(hours, 2))
+        return gap
 
 
 @dataclass
@@ -127,9 +171,29 @@ def settle_due_at(day: dt.date, timezone: str, settle_after_hours: int) -> dt.da
     return ends + dt.timedelta(hours=settle_after_hours)
 
 
+def closes_at(day: dt.date, options: SyncOptions) -> dt.datetime:
+    """When the day's answer window ends (UTC, elapsed days): never before the settle."""
+    ends = day_end(day, options.timezone).astimezone(dt.timezone.utc)
+    return max(
+        ends + dt.timedelta(days=options.answer_window_days),
+        settle_due_at(day, options.timezone, options.settle_after_hours),
+    )
+
+
 def is_settle_due(day: dt.date, now: dt.datetime, options: SyncOptions) -> bool:
     return now.astimezone(dt.timezone.utc) >= settle_due_at(
         day, options.timezone, options.settle_after_hours
+    )
+
+
+def is_close_due(day: dt.date, now: dt.datetime, options: SyncOptions) -> bool:
+    return now.astimezone(dt.timezone.utc) >= closes_at(day, options)
+
+
+def revisit_due(whole_fetch_at: dt.datetime | None, now: dt.datetime) -> bool:
+    """An open day whose last whole fetch is REVISIT_AFTER old (or unknown) is fetched again."""
+    return whole_fetch_at is None or now.astimezone(dt.timezone.utc) - whole_fetch_at >= (
+        REVISIT_AFTER
     )
 
 
@@ -142,35 +206,61 @@ def plan_day(
     stored: StoredState | None,
     file_state: DayFileState | None,
 ) -> DayPlan:
+    now = now.astimezone(dt.timezone.utc)
     settle_due = is_settle_due(day, now, options)
+    close_due = is_close_due(day, now, options)
+    whole_at = file_state.whole_fetch_at if file_state is not None else None
+    gap = file_state.longest_gap_hours if file_state is not None else None
+
+    def plan(mode: Mode, cursor: Cursor | None, reason: str) -> DayPlan:
+        return DayPlan(mode, cursor, settle_due, reason, close_due, now, whole_at, gap)
+
     if full_refresh:
-        return DayPlan(
-            "full-refresh", None, settle_due, "full_refresh was requested in the run config"
-        )
+        return plan("full-refresh", None, "full_refresh was requested in the run config")
     mismatches = _settings_mismatches(file_state, options) if file_state is not None else []
     usable = file_state is not None and not mismatches
-    if usable and file_state is not None and file_state.settled:
-        if stored is not None and stored.settled and stored.cursor == file_state.cursor:
-            return DayPlan(
-                "skip",
-                file_state.cursor,
-                True,
-                "settled, and the file matches its materialization: nothing to fetch "
-                "(full_refresh: true fetches it again)",
-            )
-        return DayPlan(
-            "adopt",
-            file_state.cursor,
-            True,
-            "the settled file was published but its materialization was not recorded (a crash "
-            "between publish and record, or another instance wrote it): adopted without a fetch",
+    if usable and file_state is not None and (file_state.closed or file_state.settled):
+        as_is = dataclasses.replace(
+            plan("skip", file_state.cursor, ""),
+            settled=True,
+            closes=file_state.closed,
         )
+        recorded = (
+            stored is not None
+            and stored.cursor == file_state.cursor
+            and stored.settled
+            and stored.closed == file_state.closed
+        )
+        if file_state.closed or not (close_due or revisit_due(whole_at, now)):
+            if recorded:
+                what = "closed" if file_state.closed else "settled, and revisited recently"
+                return dataclasses.replace(
+                    as_is,
+                    reason=f"{what}; the file matches its materialization: nothing to fetch "
+                    "(full_refresh: true fetches it again)",
+                )
+            return dataclasses.replace(
+                as_is,
+                mode="adopt",
+                reason="the file was published but its materialization was not recorded (a "
+                "crash between publish and record, or another instance wrote it): adopted "
+                "without a fetch",
+            )
+    if close_due:
+        return plan(
+            "close",
+            None,
+            f"the answer window (CG_ANSWER_WINDOW_DAYS={options.answer_window_days}) is over: "
+            "fetch the day whole, final",
+        )
+    if usable and file_state is not None and file_state.settled:
+        return plan("revisit", None, _revisit_reason(day, options, whole_at))
     if settle_due:
-        return DayPlan(
+        return plan(
             "settle",
             None,
-            True,
-            f"the day ended at least {options.settle_after_hours} h ago: fetch it whole, final",
+            f"the day ended at least {options.settle_after_hours} h ago: fetch it whole; open "
+            f"for answers until {_window_end(day, options)}",
         )
     if file_state is None:
         reason = (
@@ -178,24 +268,44 @@ def plan_day(
             if stored is None
             else "the day's Parquet file is missing: fetch the day whole"
         )
-        return DayPlan("catch-up", None, False, reason)
+        return plan("catch-up", None, reason)
     if mismatches:
-        return DayPlan(
-            "catch-up", None, False, "fetching the day whole because " + "; ".join(mismatches)
+        return plan("catch-up", None, "fetching the day whole because " + "; ".join(mismatches))
+    if not options.catch_up_by_cursor:
+        return plan(
+            "catch-up",
+            None,
+            "this table's cursor may not follow the order records arrive in (responses can be "
+            "ordered by the invitation's CGID): an open day is fetched whole",
         )
+    if revisit_due(whole_at, now):
+        return plan("revisit", None, _revisit_reason(day, options, whole_at))
     if file_state.cursor is None:
-        return DayPlan("catch-up", None, False, "the file holds no cursor yet: fetch it whole")
+        return plan("catch-up", None, "the file holds no cursor yet: fetch it whole")
     if stored is None or stored.cursor != file_state.cursor:
-        return DayPlan(
+        return plan(
             "catch-up",
             file_state.cursor,
-            False,
             f"the file is complete up to cursor {file_state.cursor!r} but its materialization "
             f"recorded {None if stored is None else stored.cursor!r} (a crash between publish "
             "and record): adopting the file and fetching records after its cursor",
         )
-    return DayPlan(
-        "catch-up", file_state.cursor, False, f"fetching records after cursor {stored.cursor!r}"
+    return plan("catch-up", file_state.cursor, f"fetching records after cursor {stored.cursor!r}")
+
+
+def _window_end(day: dt.date, options: SyncOptions) -> str:
+    return (
+        closes_at(day, options)
+        .astimezone(zoneinfo.ZoneInfo(options.timezone))
+        .isoformat(timespec="minutes")
+    )
+
+
+def _revisit_reason(day: dt.date, options: SyncOptions, whole_at: dt.datetime | None) -> str:
+    last = "never" if whole_at is None else whole_at.isoformat(timespec="minutes")
+    return (
+        f"open for answers until {_window_end(day, options)} and last fetched whole {last}: "
+        "fetch it whole again (records change below the cursor: answers, bounces)"
     )
 
 
@@ -205,7 +315,7 @@ def _settings_mismatches(file_state: DayFileState, options: SyncOptions) -> list
     for what, in_file, current in (
         ("date field", file_state.date_field, options.date_field),
         ("time zone", file_state.timezone, options.timezone),
-        ("schema version", file_state.schema_version, SCHEMA_VERSION),
+        ("schema version", file_state.schema_version, options.schema_version),
     ):
         if in_file != current:
             mismatches.append(f"{what}: the file has {in_file!r}, the setting is {current!r}")
@@ -446,8 +556,15 @@ class _DaySync:
             lake_files.KV_DATE_FIELD: self.options.date_field,
             lake_files.KV_TIMEZONE: self.options.timezone,
             lake_files.KV_DAY: self.day.isoformat(),
-            lake_files.KV_SCHEMA_VERSION: SCHEMA_VERSION,
-            lake_files.KV_SETTLED: "true" if self.plan.final else "false",
+            lake_files.KV_SCHEMA_VERSION: self.options.schema_version,
+            lake_files.KV_SETTLED: "true" if self.plan.settled_after else "false",
+            lake_files.KV_CLOSED: "true" if self.plan.final else "false",
+            **_moment(lake_files.KV_WHOLE_FETCH_AT, self.plan.last_whole_fetch),
+            **(
+                {lake_files.KV_LONGEST_GAP_HOURS: str(self.plan.gap_hours)}
+                if self.plan.gap_hours is not None
+                else {}
+            ),
             lake_files.KV_SYNCED_AT: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             **self.privacy.footer(),
         }
@@ -520,6 +637,10 @@ class _Output:
             # Only columns that carry no personal data reach Dagster's metadata.
             safe = [c for c in self._preview if c in table.column_names]
             self.preview.extend(table.select(safe).slice(0, room).to_pylist())
+
+
+def _moment(key: str, moment: dt.datetime | None) -> dict[str, str]:
+    return {key: moment.isoformat(timespec="seconds")} if moment is not None else {}
 
 
 def _dedupe_keep_last(table: pa.Table, key: str) -> tuple[pa.Table, int]:

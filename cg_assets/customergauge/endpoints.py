@@ -13,7 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cg_assets.customergauge import wire
-from cg_assets.lake.columns import KEY, STRING, TIMESTAMP, Column, Item, key_column, struct_list
+from cg_assets.lake.columns import (
+    INT,
+    KEY,
+    STRING,
+    TIMESTAMP,
+    Column,
+    Item,
+    key_column,
+    struct_list,
+)
 from cg_assets.lake.decode import RecordDecoder
 from cg_assets.settings import LoadSettings, SettingsError
 
@@ -32,6 +41,13 @@ class Endpoint:
     preview_columns: tuple[str, ...] = ()
     # Whether undeclared fields may hold personal data (free-text answers may).
     extra_fields_personal: bool = False
+    # Written into each file's footer: a file of another version is fetched again whole.
+    # Bump it when the table's columns change.
+    schema_version: str = "1"
+    # Whether a stored cursor sees every record that changed since it was stored. False
+    # where the cursor may follow another order than changes (responses may be ordered
+    # by the invitation's CGID, API-NOTES.md): an open day is then always fetched whole.
+    catch_up_by_cursor: bool = True
 
     def __post_init__(self) -> None:
         names = {c.name: c for c in self.columns}
@@ -160,6 +176,11 @@ RESPONSES = Endpoint(
     period_fields=wire.RESPONSES_PERIOD_FIELDS,
     date_setting="CG_RESPONSES_DATE_FIELD",
     status_column=None,  # [assumed] no documented status on a response
+    # 2: nps and comment typed (they were kept in extra_fields in 1).
+    schema_version="2",
+    # [vendor, older pages] "ordered by CGID": an answer to an old invitation can sit below
+    # the stored cursor, so the cursor is never trusted to see it.
+    catch_up_by_cursor=False,
     preview_columns=(*_PREVIEW, wire.DATE_SURVEY_RESPONSE),
     extra_fields_personal=True,  # the answer's comments are free text
     description=(
@@ -167,13 +188,17 @@ RESPONSES = Endpoint(
         "sync API: a non-response that is answered leaves non_responses and appears here "
         "with the same number_customergauge. Partition D holds the records whose date field "
         "(CG_RESPONSES_DATE_FIELD, by default date_sent, so a record's send day is the same "
-        "partition in both tables) falls on D. The answer itself (score, comments), tags and "
-        "questions have no documented field names: they are kept as JSON in extra_fields."
+        "partition in both tables) falls on D. The answer: nps (0-10), nps_category and "
+        "comment (personal); tags and questions are kept as JSON in extra_fields. A send "
+        "day stays open for answers for CG_ANSWER_WINDOW_DAYS and is fetched whole about "
+        "once a day until then (`stage`: open, settled, closed)."
     ),
     columns=(
         _KEY,
         *_INVITATION,
         _date(wire.DATE_SURVEY_RESPONSE, "When the survey was answered (system time zone)"),
+        Column(wire.NPS, (wire.NPS,), INT, "The answer to the NPS question, 0 to 10"),
+        Column(wire.COMMENT, (wire.COMMENT,), STRING, "The respondent's comment", personal=True),
         _PROPERTIES,
         Column(
             "drivers",

@@ -114,8 +114,14 @@ STATUS_FAILURE_PATTERN: Final = "(?i)fail|bounce"
 # [viadot] drivers items are {label: ...} (the client flattens exactly that key).
 DRIVERS: Final = WITH_DRIVERS
 DRIVER_LABEL: Final = "label"
-# [assumed] the answer itself (score, comments), tags and questions have no public field
-# names or shapes: not declared; whatever arrives is kept in extra_fields.
+# [vendor, older GET Responses page] the answer's fields are `nps` (0-10) and `comment`
+# (free text: personal data); `tags` and `questions` have no documented shape: not declared,
+# whatever arrives is kept in extra_fields.
+NPS: Final = "nps"
+COMMENT: Final = "comment"
+# [vendor] NPS categories: promoters answer 9-10, passives 7-8, detractors 0-6.
+PROMOTER_MIN: Final = 9
+PASSIVE_MIN: Final = 7
 RECORD_DATE_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 # [assumed] how the API spells "no date".
 NULL_DATES: Final = ("", "0000-00-00 00:00:00")

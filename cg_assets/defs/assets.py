@@ -51,6 +51,7 @@ from cg_assets.sync import (
     StoredState,
     SyncOptions,
     adopt_day,
+    closes_at,
     plan_day,
     skipped_day,
     sync_day,
@@ -105,6 +106,19 @@ def stored_state(instance: DagsterInstance, key: AssetKey, partition: str) -> St
         date_field=value("date_field"),
         timezone=value("timezone"),
         settled=bool(value("settled")),
+        closed=bool(value("closed")),
+    )
+
+
+def sync_options(endpoint: Endpoint, settings: LoadSettings) -> SyncOptions:
+    """How this endpoint's days are planned and written, from its table row and the settings."""
+    return SyncOptions(
+        date_field=endpoint.date_field(settings),  # each endpoint has its own setting
+        timezone=settings.timezone,
+        settle_after_hours=settings.settle_after_hours,
+        answer_window_days=settings.answer_window_days,
+        catch_up_by_cursor=endpoint.catch_up_by_cursor,
+        schema_version=endpoint.schema_version,
     )
 
 
@@ -118,7 +132,17 @@ def result_metadata(result: DayResult, options: SyncOptions) -> dict[str, Any]:
         "rows_added": MetadataValue.int(result.rows_added),
         "rows_removed": MetadataValue.int(result.rows_removed),
         "status_changed": MetadataValue.int(result.status_changed),
-        "settled": MetadataValue.bool(result.plan.final),
+        "settled": MetadataValue.bool(result.plan.settled_after),
+        "closed": MetadataValue.bool(result.plan.final),
+        # open (answers still come), settled (past the settle lag, still open), closed (final)
+        "stage": MetadataValue.text(result.plan.stage),
+        "open_until": MetadataValue.text(
+            closes_at(result.day, options).isoformat(timespec="minutes")
+        ),
+        # When the newest whole fetch in the file began: revisits are planned from it.
+        "whole_fetch_at": MetadataValue.text(_iso(result.plan.last_whole_fetch)),
+        # The longest wait between whole fetches since the settle (the window's promise).
+        "longest_revisit_gap_hours": MetadataValue.float(result.plan.gap_hours or 0.0),
         "mode": MetadataValue.text(result.plan.mode),
         "fetch": MetadataValue.text(
             "none"
@@ -150,6 +174,10 @@ def result_metadata(result: DayResult, options: SyncOptions) -> dict[str, Any]:
     return md
 
 
+def _iso(moment: dt.datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment is not None else ""
+
+
 def _preview_markdown(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "_no rows_"
@@ -178,8 +206,8 @@ def column_schema(endpoint: Endpoint) -> TableSchema:
 
 def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefinition:
     key = asset_key_for(endpoint)
-    date_field = endpoint.date_field(settings)  # each endpoint has its own setting
-    options = SyncOptions(date_field, settings.timezone, settings.settle_after_hours)
+    options = sync_options(endpoint, settings)
+    date_field = options.date_field
 
     @asset(
         key=key,
@@ -202,6 +230,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
             "date_field": date_field,
             "timezone": settings.timezone,
             "settle_after_hours": settings.settle_after_hours,
+            "answer_window_days": settings.answer_window_days,
             "layout": f"{{CG_LAKE_ROOT}}/customergauge/{endpoint.name}/date=YYYY-MM-DD/data.parquet",
             "extra_fields": "Record fields unknown to this version are kept as JSON in extra_fields.",
         },
@@ -298,7 +327,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         yield from checks.run_inline_checks(
             key, endpoint, parquet_lake, written, date_field, api_out_of_day
         )
-        yield checks.hole_check_result(context.instance, key, settings, clock.utc_now())
+        yield from checks.day_check_results(context.instance, key, settings, clock.utc_now())
         if failed:
             raise Failure(
                 description=f"{len(failed)} of {len(days)} day(s) failed: "

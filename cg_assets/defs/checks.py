@@ -22,7 +22,7 @@ from dagster import (
 )
 
 from cg_assets.customergauge.endpoints import Endpoint
-from cg_assets.defs.day_status import unsettled_days
+from cg_assets.defs.day_status import lake_days
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.lake.schema import RecordDecoder, in_day_mask
 from cg_assets.settings import LoadSettings
@@ -31,6 +31,7 @@ UNIQUE_KEYS = "unique_keys"
 RECORDS_IN_DAY = "records_in_day"
 SCHEMA_MATCHES = "schema_matches"
 NO_HOLES = "every_day_settled"
+WINDOW_KEPT = "answer_window_kept"
 SAMPLE = 10
 
 
@@ -52,31 +53,63 @@ def inline_check_specs(key: AssetKey, endpoint: Endpoint) -> list[AssetCheckSpec
             NO_HOLES,
             asset=key,
             description="Every day after the first synced day and older than the settle lag is "
-            "settled: none missing, none failing. The settle sensor heals what this lists.",
+            "settled, and every day past its answer window (CG_ANSWER_WINDOW_DAYS) is closed: "
+            "none missing, none failing. The settle sensor heals what this lists.",
+        ),
+        AssetCheckSpec(
+            WINDOW_KEPT,
+            asset=key,
+            description="While a day was open for answers, it was fetched whole at least every "
+            "24 hours, so every answer reached the lake within a day of its arrival. A day "
+            "listed here went longer (an outage, a stopped daemon); its later whole fetches, "
+            "the last at its close, still brought every answer in.",
         ),
     ]
 
 
-def hole_check_result(
+def day_check_results(
     instance: DagsterInstance, key: AssetKey, settings: LoadSettings, now: dt.datetime
-) -> AssetCheckResult:
-    holes = unsettled_days(instance, [key], settings, now)
+) -> list[AssetCheckResult]:
+    """The hole check and the window check, from one pass over the table's days."""
+    report = lake_days(instance, [key], settings, now)
+    holes = report.holes
     labels = [d.isoformat() for d in holes]
-    return AssetCheckResult(
-        asset_key=key,
-        check_name=NO_HOLES,
-        passed=not holes,
-        severity=AssetCheckSeverity.ERROR,
-        description=(
-            f"{len(holes)} day(s) past the settle lag are not settled (missing or failing): "
-            + ", ".join(labels[:SAMPLE])
-            + (" …" if len(holes) > SAMPLE else "")
-            + ". The settle sensor requests them; its tick log names each day's last error."
-            if holes
-            else "Every day after the first synced day and past the settle lag is settled."
+    late = {d.isoformat(): hours for d, hours in sorted(report.late_revisits.items())}
+    return [
+        AssetCheckResult(
+            asset_key=key,
+            check_name=NO_HOLES,
+            passed=not holes,
+            severity=AssetCheckSeverity.ERROR,
+            description=(
+                f"{len(holes)} day(s) are not settled past the settle lag or not closed past "
+                "their answer window (missing or failing): "
+                + ", ".join(labels[:SAMPLE])
+                + (" …" if len(holes) > SAMPLE else "")
+                + ". The settle sensor requests them; its tick log names each day's last error."
+                if holes
+                else "Every day after the first synced day is settled past the settle lag and "
+                "closed past its answer window."
+            ),
+            metadata={"unsettled_days": labels[:100], "unsettled_count": len(holes)},
         ),
-        metadata={"unsettled_days": labels[:100], "unsettled_count": len(holes)},
-    )
+        AssetCheckResult(
+            asset_key=key,
+            check_name=WINDOW_KEPT,
+            passed=not late,
+            severity=AssetCheckSeverity.WARN,
+            description=(
+                f"{len(late)} day(s) went more than 24 h without a whole fetch while open for "
+                "answers: " + ", ".join(list(late)[:SAMPLE]) + (" …" if len(late) > SAMPLE else "")
+                if late
+                else "Every open day was fetched whole at least every 24 hours."
+            ),
+            metadata={
+                "late_days": dict(list(late.items())[:100]),
+                "late_count": len(late),
+            },
+        ),
+    ]
 
 
 def run_inline_checks(

@@ -7,13 +7,14 @@ synced before it is past the lag (today and yesterday are the schedule's).
 """
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
 from cg_assets.settings import LoadSettings
-from cg_assets.sync import settle_due_at
+from cg_assets.sync import PROMISED_GAP, SyncOptions, closes_at, settle_due_at
 
 
 @dataclass(frozen=True)
@@ -21,22 +22,48 @@ class DayStatus:
     materialized: bool  # every table has a materialization of the day
     settled: bool  # and every table's latest one is settled
     latest_storage_id: int | None  # the newest of those materializations
+    closed: bool = False  # every table's latest one is closed (final)
+    # The oldest of the tables' last whole fetches (None if any is unknown): revisits
+    # are planned from it.
+    whole_fetch_at: dt.datetime | None = None
+    longest_gap_hours: float = 0.0  # the longest wait between whole fetches, any table
 
 
 def day_status(instance: DagsterInstance, keys: Sequence[AssetKey], day: dt.date) -> DayStatus:
-    materialized, settled, newest = True, True, None
+    materialized, settled, closed, newest = True, True, True, None
+    whole_at: list[dt.datetime | None] = []
+    gap = 0.0
     for key in keys:
         records = instance.fetch_materializations(
             AssetRecordsFilter(asset_key=key, asset_partitions=[day.isoformat()]), limit=1
         ).records
         if not records:
-            materialized = settled = False
+            materialized = settled = closed = False
+            whole_at.append(None)
             continue
         event = records[0].asset_materialization
-        entry = event.metadata.get("settled") if event is not None else None
-        settled = settled and bool(entry is not None and entry.value)
+        md = event.metadata if event is not None else {}
+        settled = settled and bool(_value(md, "settled"))
+        closed = closed and bool(_value(md, "closed"))
+        whole_at.append(_moment(_value(md, "whole_fetch_at")))
+        gap = max(gap, float(_value(md, "longest_revisit_gap_hours") or 0.0))
         newest = max(newest or 0, records[0].storage_id)
-    return DayStatus(materialized, settled, newest)
+    oldest = None if not whole_at or None in whole_at else min(w for w in whole_at if w)
+    return DayStatus(materialized, settled, newest, closed, oldest, gap)
+
+
+def _value(metadata: Mapping[str, Any], name: str) -> Any:
+    entry = metadata.get(name)
+    return entry.value if entry is not None else None
+
+
+def _moment(text: Any) -> dt.datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def materialized_days(instance: DagsterInstance, keys: Sequence[AssetKey]) -> set[dt.date]:
@@ -64,23 +91,69 @@ def last_settle_due_day(now: dt.datetime, settings: LoadSettings) -> dt.date:
     return day
 
 
+@dataclass(frozen=True)
+class LakeDays:
+    holes: list[dt.date]  # past the settle lag and not settled, or past the window, not closed
+    # Days whose whole fetches were more than PROMISED_GAP apart after the settle (an outage,
+    # a stopped daemon): an answer then took longer than promised to reach the lake.
+    late_revisits: dict[dt.date, float]
+
+
+def lake_days(
+    instance: DagsterInstance,
+    keys: Sequence[AssetKey],
+    settings: LoadSettings,
+    now: dt.datetime,
+) -> LakeDays:
+    """One pass over the days after the first synced day that are past the settle lag."""
+    report = LakeDays([], {})
+    first = first_synced_day(instance, keys)
+    if first is None:
+        return report
+    first = max(first, settings.start_date)
+    last = last_settle_due_day(now, settings)
+    last_closed = last_close_due_day(now, settings)
+    synced = materialized_days(instance, keys)
+    promised = PROMISED_GAP.total_seconds() / 3600
+    day = first
+    while day <= last:
+        if day not in synced:
+            report.holes.append(day)
+        else:
+            status = day_status(instance, keys, day)
+            if not status.settled or (day <= last_closed and not status.closed):
+                report.holes.append(day)
+            if status.longest_gap_hours > promised:
+                report.late_revisits[day] = status.longest_gap_hours
+        day += dt.timedelta(days=1)
+    return report
+
+
 def unsettled_days(
     instance: DagsterInstance,
     keys: Sequence[AssetKey],
     settings: LoadSettings,
     now: dt.datetime,
 ) -> list[dt.date]:
-    """Holes: days after the first synced day, past the settle lag, not settled."""
-    first = first_synced_day(instance, keys)
-    if first is None:
-        return []
-    first = max(first, settings.start_date)
-    last = last_settle_due_day(now, settings)
-    synced = materialized_days(instance, keys)
-    out = []
-    day = first
-    while day <= last:
-        if day not in synced or not day_status(instance, keys, day).settled:
-            out.append(day)
-        day += dt.timedelta(days=1)
-    return out
+    """Holes: days after the first synced day, past the settle lag, not settled, or past
+    their answer window and not closed."""
+    return lake_days(instance, keys, settings, now).holes
+
+
+def window_options(settings: LoadSettings) -> SyncOptions:
+    """The settings that date a day's settle and window (no table's own fields)."""
+    return SyncOptions(
+        date_field="",
+        timezone=settings.timezone,
+        settle_after_hours=settings.settle_after_hours,
+        answer_window_days=settings.answer_window_days,
+    )
+
+
+def last_close_due_day(now: dt.datetime, settings: LoadSettings) -> dt.date:
+    """The newest day whose answer window is over."""
+    options = window_options(settings)
+    day = now.astimezone(settings.tz).date()
+    while now < closes_at(day, options):
+        day -= dt.timedelta(days=1)
+    return day

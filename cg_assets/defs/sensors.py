@@ -47,6 +47,8 @@ from cg_assets import clock
 from cg_assets.defs.assets import LAKE_WRITER_TAG
 from cg_assets.defs.automation import (
     AUTOMATION_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
     SETTLE_OF_TAG,
     SYNC_JOB_NAME,
     in_flight_days,
@@ -56,13 +58,16 @@ from cg_assets.defs.day_status import (
     DayStatus,
     day_status,
     first_synced_day,
-    last_settle_due_day,
     materialized_days,
+    window_options,
 )
 from cg_assets.settings import LoadSettings
+from cg_assets.sync import is_close_due, is_settle_due, revisit_due
 
 SENSOR_NAME = "customergauge_settle_sensor"
 SCAN_DAYS_PER_TICK = 62
+# A revisit run fetches at most this many consecutive days (a month of open days is one run).
+REVISIT_RANGE_DAYS = 31
 RETRY_BACKOFF_FIRST = dt.timedelta(minutes=10)
 RETRY_BACKOFF_MAX = dt.timedelta(hours=6)
 ERROR_EXCERPT = 300
@@ -126,7 +131,9 @@ def _parse_cursor(cursor: str | None) -> tuple[dt.date | None, dt.date | None]:
     if not cursor:
         return None, None
     state = json.loads(cursor)
-    watermark = state.get("settled_through")
+    # Cursors of earlier versions kept "settled_through": settled was final then, but now
+    # a settled day stays open for answers, so those days are scanned again from the start.
+    watermark = state.get("closed_through")
     scan_from = state.get("scan_from")
     return (
         dt.date.fromisoformat(watermark) if watermark else None,
@@ -149,9 +156,11 @@ def evaluate_settle_tick(
     first = max(first, settings.start_date)
     watermark, scan_from = _parse_cursor(cursor)
     today = now.astimezone(settings.tz).date()
-    due_until = last_settle_due_day(now, settings)
+    options = window_options(settings)
     synced = materialized_days(instance, keys)
     one_day = dt.timedelta(days=1)
+    # Today and yesterday are the hourly schedule's; every older day is this sensor's.
+    scan_until = today - 2 * one_day
 
     wanted: dict[dt.date, tuple[str, DayStatus | None]] = {}
     # Holes, at any age: a set difference, no per-day query.
@@ -161,30 +170,34 @@ def evaluate_settle_tick(
             wanted[day] = ("heal", None)
         day += one_day
 
-    # Unsettled days past the lag: one query per day, at most SCAN_DAYS_PER_TICK a tick.
+    # Days not yet closed: one query per day, at most SCAN_DAYS_PER_TICK a tick.
+    revisits: dict[dt.date, str] = {}
     start = max(first, watermark + one_day) if watermark else first
-    position = scan_from if scan_from is not None and start <= scan_from <= due_until else start
+    position = scan_from if scan_from is not None and start <= scan_from <= scan_until else start
     new_watermark = watermark
     contiguous = position == start
     scanned = 0
     day = position
-    while day <= due_until and scanned < SCAN_DAYS_PER_TICK:
+    while day <= scan_until and scanned < SCAN_DAYS_PER_TICK:
+        status = None
         if day in synced:
             status = day_status(instance, keys, day)
             scanned += 1
-            if not status.settled:
+            if not status.settled and is_settle_due(day, now, options):
                 wanted[day] = ("settle", status)
-        else:
-            status = None
-        if contiguous and status is not None and status.settled:
+            elif not status.closed and is_close_due(day, now, options):
+                revisits[day] = "close"
+            elif not status.closed and revisit_due(status.whole_fetch_at, now):
+                revisits[day] = "revisit"
+        if contiguous and status is not None and status.closed:
             new_watermark = day
         else:
             contiguous = False
         day += one_day
-    next_scan = day if day <= due_until else None  # None: start over after the watermark
+    next_scan = day if day <= scan_until else None  # None: start over after the watermark
     state: dict[str, str] = {}
     if new_watermark is not None:
-        state["settled_through"] = new_watermark.isoformat()
+        state["closed_through"] = new_watermark.isoformat()
     if next_scan is not None:
         state["scan_from"] = next_scan.isoformat()
     # Always the new state, even empty: keeping an old scan position would stop the scan
@@ -214,7 +227,55 @@ def evaluate_settle_tick(
     tick.run_requests.extend(request for _, request in retries[:room])
     for day, _ in retries[room:]:
         tick.notes.append(f"{day}: its retry waits for a later tick (CG_SETTLE_MAX_PER_TICK)")
+    tick.run_requests.extend(
+        _revisit_requests(
+            {d: k for d, k in revisits.items() if d not in busy},
+            now,
+            settings.settle_max_per_tick,
+            tick.notes,
+        )
+    )
     return tick
+
+
+def _revisit_requests(
+    days: dict[dt.date, str], now: dt.datetime, most: int, notes: list[str]
+) -> list[RunRequest]:
+    """Open days due a whole fetch, as range runs of consecutive days (one run fetches many
+    days, CG_CONCURRENCY at a time): at most `most` runs of REVISIT_RANGE_DAYS days a tick.
+    A failed range is asked for again at the next hour's tick (the run key carries the hour:
+    Dagster never runs a run key twice)."""
+    ranges: list[list[dt.date]] = []
+    for day in sorted(days):
+        if (
+            ranges
+            and day - ranges[-1][-1] == dt.timedelta(days=1)
+            and (len(ranges[-1]) < REVISIT_RANGE_DAYS)
+        ):
+            ranges[-1].append(day)
+        else:
+            ranges.append([day])
+    hour = now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H")
+    requests = []
+    for run_days in ranges[:most]:
+        first, last = run_days[0].isoformat(), run_days[-1].isoformat()
+        kinds = sorted({days[d] for d in run_days})
+        notes.append(f"{first}..{last}: {' and '.join(kinds)} ({len(run_days)} day(s))")
+        requests.append(
+            RunRequest(
+                run_key=f"revisit:{first}:{last}:{hour}",
+                tags={
+                    AUTOMATION_TAG: "revisit",
+                    RANGE_START_TAG: first,
+                    RANGE_END_TAG: last,
+                    LAKE_WRITER_TAG: "customergauge",
+                    REQUESTED_AT_TAG: now.astimezone(dt.timezone.utc).isoformat(timespec="seconds"),
+                },
+            )
+        )
+    for run_days in ranges[most:]:
+        notes.append(f"{run_days[0]}..{run_days[-1]}: waits for a later tick")
+    return requests
 
 
 def _request(

@@ -48,8 +48,12 @@ KV_DATE_FIELD = "cg_assets.date_field"
 KV_TIMEZONE = "cg_assets.timezone"
 KV_DAY = "cg_assets.day"
 KV_SCHEMA_VERSION = "cg_assets.schema_version"
-KV_SETTLED = "cg_assets.settled"
+KV_SETTLED = "cg_assets.settled"  # fetched whole at least the settle lag after the day
+KV_CLOSED = "cg_assets.closed"  # fetched whole after the answer window: final
+KV_WHOLE_FETCH_AT = "cg_assets.whole_fetch_at"  # when the last whole fetch began (UTC)
 KV_SYNCED_AT = "cg_assets.synced_at"
+# The longest wait between whole fetches after the settle, in hours (the window's promise).
+KV_LONGEST_GAP_HOURS = "cg_assets.longest_gap_hours"
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,10 @@ class DayFileState:
     schema_version: str | None
     settled: bool
     schema: pa.Schema
+    closed: bool = False
+    # When the newest whole fetch in this file began; None if unknown (a catch-up-only file).
+    whole_fetch_at: dt.datetime | None = None
+    longest_gap_hours: float | None = None
 
 
 class ParquetLake:
@@ -190,6 +198,9 @@ class ParquetLake:
             schema_version=kv.get(KV_SCHEMA_VERSION),
             settled=kv.get(KV_SETTLED) == "true",
             schema=meta.schema.to_arrow_schema(),
+            closed=kv.get(KV_CLOSED) == "true",
+            whole_fetch_at=_whole_fetch_at(kv),
+            longest_gap_hours=_float_or_none(kv.get(KV_LONGEST_GAP_HOURS)),
         )
 
     def open_day(self, table: str, day: dt.date) -> pq.ParquetFile | None:
@@ -393,3 +404,25 @@ def iter_table_batches(
     parquet_file: pq.ParquetFile, batch_rows: int = 10_000
 ) -> Iterator[pa.RecordBatch]:
     yield from parquet_file.iter_batches(batch_size=batch_rows)
+
+
+def _whole_fetch_at(kv: dict[str, str]) -> dt.datetime | None:
+    text = kv.get(KV_WHOLE_FETCH_AT)
+    # Files written before the answer window: a settled file was always one whole fetch,
+    # written when it was synced.
+    if text is None and kv.get(KV_SETTLED) == "true":
+        text = kv.get(KV_SYNCED_AT)
+    if not text:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def _float_or_none(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None

@@ -40,10 +40,25 @@ def end_of(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=UTC)
 
 
-def record(instance: DagsterInstance, day: dt.date, *, settled: bool) -> None:
+def record(
+    instance: DagsterInstance,
+    day: dt.date,
+    *,
+    settled: bool,
+    closed: bool | None = None,
+    whole_fetch_at: dt.datetime | None = None,
+) -> None:
+    """A materialization as a sync records it; `closed` defaults to `settled` (a day done)."""
     instance.report_runless_asset_event(
         AssetMaterialization(
-            asset_key=KEY, partition=day.isoformat(), metadata={"settled": settled, "cursor": 1}
+            asset_key=KEY,
+            partition=day.isoformat(),
+            metadata={
+                "settled": settled,
+                "closed": settled if closed is None else closed,
+                "whole_fetch_at": whole_fetch_at.isoformat() if whole_fetch_at else "",
+                "cursor": 1,
+            },
         )
     )
 
@@ -76,7 +91,7 @@ def test_a_day_synced_before_settling_is_requested_once_after_the_lag(instance):
     record(instance, day, settled=True)
     later = evaluate_settle_tick(instance, KEYS, SETTINGS, due + dt.timedelta(days=3), again.cursor)
     assert day.isoformat() not in requested(later)
-    assert json.loads(later.cursor)["settled_through"] >= day.isoformat()
+    assert json.loads(later.cursor)["closed_through"] >= day.isoformat()
 
 
 def test_the_watermark_keeps_ticks_cheap(instance):
@@ -85,7 +100,7 @@ def test_the_watermark_keeps_ticks_cheap(instance):
     now = end_of(START + dt.timedelta(days=29)) + dt.timedelta(hours=49)
     tick = evaluate_settle_tick(instance, KEYS, SETTINGS, now, None)
     assert requested(tick) == []
-    watermark = dt.date.fromisoformat(json.loads(tick.cursor)["settled_through"])
+    watermark = dt.date.fromisoformat(json.loads(tick.cursor)["closed_through"])
     assert watermark == START + dt.timedelta(days=29)
     # a day recorded unsettled behind the watermark is not looked at again: the tick reads
     # only days after the watermark
@@ -170,7 +185,7 @@ def test_a_day_failing_for_months_is_retried_forever_and_blocks_no_other_day(ins
         seen |= set(requested(tick))
         cursor = tick.cursor
     assert late.isoformat() in seen
-    assert "settled_through" not in json.loads(cursor)  # the watermark waits at the broken day
+    assert "closed_through" not in json.loads(cursor)  # the watermark waits at the broken day
 
 
 def test_a_failed_settle_run_is_requested_again_after_a_back_off(instance):
@@ -344,3 +359,79 @@ def test_days_that_keep_failing_never_crowd_out_days_not_tried_yet(instance):
     tick = evaluate_settle_tick(instance, KEYS, settings, later, None)
     assert requested(tick) == [d.isoformat() for d in failing[3:]] + [fresh[0].isoformat()]
     assert all(r.run_key.endswith("attempt-1") for r in tick.run_requests)
+
+
+def revisited(tick) -> list[tuple[str, str]]:
+    """The (first, last) day of each revisit range run the tick asked for."""
+    return [
+        (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+        for r in tick.run_requests
+        if r.tags["cg_assets/automation"] == "revisit"
+    ]
+
+
+def test_open_days_are_revisited_in_one_range_run_once_their_whole_fetch_is_20_hours_old(
+    instance,
+):
+    """Settled days inside the answer window: the ones last fetched whole 21 h ago go into
+    one range run; the ones fetched 2 h ago wait; the range is asked for once an hour."""
+    settings = LoadSettings(start_date=START, settle_after_hours=48, answer_window_days=30)
+    days = [START + dt.timedelta(days=d) for d in range(10)]
+    now = end_of(days[-1]) + dt.timedelta(hours=49)
+    for n, day in enumerate(days):
+        fetched = now - dt.timedelta(hours=21 if n < 6 else 2)
+        record(instance, day, settled=True, closed=False, whole_fetch_at=fetched)
+    tick = evaluate_settle_tick(instance, KEYS, settings, now, None)
+    assert revisited(tick) == [(days[0].isoformat(), days[5].isoformat())]
+    assert requested(tick) == []  # nothing to settle (the days after the last are healed)
+    same_hour = evaluate_settle_tick(instance, KEYS, settings, now + dt.timedelta(minutes=5), None)
+    next_hour = evaluate_settle_tick(instance, KEYS, settings, now + dt.timedelta(hours=1), None)
+
+    def revisit_key(t) -> str:
+        return next(r.run_key for r in t.run_requests if r.run_key.startswith("revisit:"))
+
+    assert revisit_key(same_hour) == revisit_key(tick) != revisit_key(next_hour)
+    # the watermark stays before the open days: they are looked at every tick
+    assert "closed_through" not in json.loads(tick.cursor)
+
+
+def test_a_range_run_leaves_out_days_in_flight_and_holds_at_most_31_days(instance):
+    settings = LoadSettings(start_date=START, settle_after_hours=48, answer_window_days=60)
+    days = [START + dt.timedelta(days=d) for d in range(40)]
+    now = end_of(days[-1]) + dt.timedelta(hours=49)
+    for day in days:
+        record(instance, day, settled=True, closed=False, whole_fetch_at=now - dt.timedelta(days=1))
+    create_run_for_test(
+        instance,
+        job_name=SYNC_JOB_NAME,
+        status=DagsterRunStatus.STARTED,
+        tags={"dagster/partition": days[3].isoformat()},
+    )
+    tick = evaluate_settle_tick(instance, KEYS, settings, now, None)
+    assert revisited(tick) == [
+        (days[0].isoformat(), days[2].isoformat()),
+        (days[4].isoformat(), days[34].isoformat()),
+        (days[35].isoformat(), days[39].isoformat()),
+    ]
+
+
+def test_a_day_past_its_window_is_closed_then_left_alone(instance):
+    settings = LoadSettings(start_date=START, settle_after_hours=48, answer_window_days=5)
+    day = START
+    closes = end_of(day) + dt.timedelta(days=5)
+    for d in range(8):  # the days after it: closed already, so only `day` is asked for
+        other = START + dt.timedelta(days=d)
+        record(instance, other, settled=True, closed=other != day, whole_fetch_at=closes)
+    before = evaluate_settle_tick(instance, KEYS, settings, closes - dt.timedelta(hours=1), None)
+    assert revisited(before) == []  # fetched whole recently, window not over
+    due = evaluate_settle_tick(instance, KEYS, settings, closes + dt.timedelta(minutes=1), None)
+    assert revisited(due) == [(day.isoformat(), day.isoformat())]
+    assert any("close" in note for note in due.notes)
+    # the hole check lists it until it is closed
+    assert unsettled_days(instance, KEYS, settings, closes + dt.timedelta(minutes=1)) == [day]
+    record(instance, day, settled=True, closed=True, whole_fetch_at=closes)
+    after = evaluate_settle_tick(instance, KEYS, settings, closes + dt.timedelta(days=1), None)
+    assert revisited(after) == [] and after.run_requests == []
+    assert unsettled_days(instance, KEYS, settings, closes + dt.timedelta(days=1)) == []
+    # every day up to the day before yesterday (the schedule's days come after) is closed
+    assert json.loads(after.cursor)["closed_through"] == (START + dt.timedelta(days=5)).isoformat()
