@@ -114,6 +114,8 @@ RESPONSE_DECLARED = {
     "properties",
     "drivers",
     "date_survey_response",
+    "nps",
+    "comment",
     *DATE_FIELDS,
 }
 
@@ -132,6 +134,8 @@ def expected_response_row(record: dict[str, Any]) -> dict[str, Any]:
     row["date_survey_response"] = (
         None if value in NULL_DATES else dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
     )
+    row["nps"] = record.get("nps")
+    row["comment"] = record.get("comment")
     extra = {k: v for k, v in record.items() if k not in RESPONSE_DECLARED}
     item_extras = [
         {k: v for k, v in p.items() if k not in ("field", "reference")}

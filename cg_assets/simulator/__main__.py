@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of the generated invitations that are already answered (responses), 0..1",
     )
     parser.add_argument(
+        "--responses-order",
+        choices=("answer", "cgid"),
+        default="answer",
+        help="the order the responses cursor follows: of answering, or the invitation's CGID",
+    )
+    parser.add_argument(
         "--timezone",
         type=_timezone,
         default="UTC",
@@ -96,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         timezone=args.timezone,
         journal=args.journal,
         respond_share=args.respond_share,
+        responses_order=args.responses_order,
     )
     stop = threading.Event()
 

@@ -13,12 +13,18 @@ Dates are naive ``RECORD_DATE_FORMAT`` strings in the simulated system's time zo
 this module they are ints: seconds since 1970-01-01 00:00:00 on that naive clock.
 
 Responses: answering a non-response removes it from the non-responses indexes and gives
-it a response pk ``rpk`` (the responses table's own primary key, in order of answering,
-so a stored responses cursor sees records answered later). It keeps its
-``number_customergauge`` and its invitation's fields, loses its ``status``, and gains a
-``date_survey_response`` and answer content. The answer's field names (``score``,
-``comment``, ``questions``, ``tags``) are the simulator's own: the real names are not
-public, and cg_assets keeps whatever it does not declare.
+it a response pk ``rpk`` (the responses table's own primary key, in order of answering).
+Which order the responses cursor follows is not known for the v7 API, so both are served
+(``order`` of ``response_page``, the server's ``responses_order``): ``answer`` pages by
+rpk, so a stored cursor sees records answered later; ``cgid`` pages by the invitation's
+pk, as the vendor's older pages say ("ordered by CGID"), so an answer to an older
+invitation lands below a stored cursor. A response keeps its ``number_customergauge``
+and its invitation's fields, loses its ``status``, and gains a ``date_survey_response``
+and the answer: ``nps`` (0-10) and ``comment`` as the vendor's older pages name them;
+``questions`` and ``tags`` in shapes of the simulator's own.
+
+Answer timing (``answer_lag``): most answers come within 2 days of the invitation, a tail
+runs for weeks after reminders, and a few come later than any 30-day window.
 """
 
 from __future__ import annotations
@@ -51,7 +57,27 @@ ENDPOINT_FIELDS = {
     RESPONSES: wire.RESPONSES_PERIOD_FIELDS,
 }
 RESPONSE_EXPANSIONS = (wire.WITH_DRIVERS, wire.WITH_TAGS, wire.WITH_QUESTIONS, wire.WITH_PROPERTIES)
-_MAX_ANSWER_LAG = 2 * 86_400  # date_survey_response = date_sent + 1 min .. 2 days
+RESPONSES_ORDERS = ("answer", "cgid")
+# How long after the invitation an answer comes: (share, shortest, longest) in seconds.
+# 70 % within 2 days, 22 % within 2 weeks (reminders), 6 % up to 35 days, 2 % up to 60.
+_ANSWER_LAGS = (
+    (0.70, 60, 2 * 86_400),
+    (0.22, 2 * 86_400, 14 * 86_400),
+    (0.06, 14 * 86_400, 35 * 86_400),
+    (0.02, 35 * 86_400, 60 * 86_400),
+)
+
+
+def answer_lag(rng: random.Random) -> int:
+    """Seconds from invitation to answer, drawn from _ANSWER_LAGS."""
+    pick = rng.random()
+    for share, low, high in _ANSWER_LAGS:
+        if pick < share:
+            return rng.randrange(low, high)
+        pick -= share
+    return rng.randrange(_ANSWER_LAGS[-1][1], _ANSWER_LAGS[-1][2])
+
+
 _COMMENTS = (
     "Great service, quick delivery.",
     "Support took too long to answer.",
@@ -282,6 +308,12 @@ class Dataset:
         self._r_days: dict[str, list[str]] = {f: [] for f in wire.RESPONSES_PERIOD_FIELDS}
         self._r_cache: dict[int, bytes] = {}
         self.max_rpk = 0
+        # the same responses indexed by the invitation's pk (the CGID order), kept sorted
+        self._c_all: list[int] = []
+        self._c_by_day: dict[str, dict[str, list[int]]] = {
+            f: {} for f in wire.RESPONSES_PERIOD_FIELDS
+        }
+        self._c_days: dict[str, list[str]] = {f: [] for f in wire.RESPONSES_PERIOD_FIELDS}
         self._not_after = None if not_after is None else datetime_ts(not_after)
         self._generate(records)
         if respond_share > 0:
@@ -521,15 +553,15 @@ class Dataset:
         if record["date_clicked"] in wire.NULL_DATES:
             record["date_clicked"] = format_ts(max(sent, answered - 60))
         record[DATE_SURVEY_RESPONSE] = format_ts(answered)
-        record["score"] = h[0] % 11
-        record["comment"] = _COMMENTS[h[1] % len(_COMMENTS)]
+        record[wire.NPS] = h[0] % 11
+        record[wire.COMMENT] = _COMMENTS[h[1] % len(_COMMENTS)]
         record[wire.WITH_DRIVERS] = [
             {wire.DRIVER_LABEL: _DRIVERS[(h[2] + i) % len(_DRIVERS)]} for i in range(h[3] % 3)
         ]
         record[wire.WITH_TAGS] = [_TAGS[(h[4] + i) % len(_TAGS)] for i in range(h[5] % 3)]
         record[wire.WITH_QUESTIONS] = [
-            {"question_id": 1, "type": "nps", "answer": record["score"]},
-            {"question_id": 2, "type": "text", "answer": record["comment"]},
+            {"question_id": 1, "type": "nps", "answer": record[wire.NPS]},
+            {"question_id": 2, "type": "text", "answer": record[wire.COMMENT]},
         ]
         record[PROPERTIES] = properties
         return record
@@ -562,11 +594,21 @@ class Dataset:
         after: int | None,
         limit: int,
         expand: Iterable[str],
+        order: str = "answer",
     ) -> tuple[list[bytes], int | None]:
-        """One page of responses and the rpk of the last one (None if empty)."""
+        """One page of responses and its cursor: the rpk of the last one in answer order,
+        its invitation's pk in cgid order (None if empty)."""
+        if order not in RESPONSES_ORDERS:
+            raise ValueError(f"order must be one of {RESPONSES_ORDERS}, got {order!r}")
         with self.lock:
-            rpks = self.select_responses(field, start, end, after, limit)
-            return self.render_responses(rpks, expand), (rpks[-1] if rpks else None)
+            if order == "answer":
+                rpks = self.select_responses(field, start, end, after, limit)
+                return self.render_responses(rpks, expand), (rpks[-1] if rpks else None)
+            pks = _select(
+                self._c_all, self._c_by_day, self._c_days, field, start, end, after, limit
+            )
+            rpks = [self._pk_rpk[pk] for pk in pks]
+            return self.render_responses(rpks, expand), (pks[-1] if pks else None)
 
     def responses(
         self, field: str = DATE_SENT, start: dt.date | None = None, end: dt.date | None = None
@@ -575,6 +617,10 @@ class Dataset:
         with self.lock:
             rpks = self.select_responses(field, start, end)
             return [loads(b) for b in self.render_responses(rpks, RESPONSE_EXPANSIONS)]
+
+    def response_pk(self, rpk: int) -> int:
+        """The invitation's pk of a response (its CGID order)."""
+        return self._rpk_pk[rpk]
 
     def response_count(self) -> int:
         with self.lock:
@@ -689,8 +735,8 @@ class Dataset:
     ) -> list[int]:
         """Answer live non-responses: they leave non-responses and become responses, same key.
 
-        The answer time is `at`, else a random time from one minute to two days after the
-        invitation was sent, but not after `latest` (the simulated system's now) if given.
+        The answer time is `at`, else `answer_lag` after the invitation was sent, but not
+        after `latest` (the simulated system's now) if given.
         Returns their keys.
         """
         with self.lock:
@@ -700,7 +746,7 @@ class Dataset:
                 if at is not None:
                     answered = datetime_ts(at)
                 else:
-                    answered = sent + 60 + self._mutation_rng.randrange(_MAX_ANSWER_LAG)
+                    answered = sent + answer_lag(self._mutation_rng)
                     if latest is not None:
                         answered = min(answered, datetime_ts(latest))
                 self._answer(pk, max(answered, sent))
@@ -728,16 +774,20 @@ class Dataset:
                 insort(self._r_days[f], day_key)
             else:
                 bucket.append(rpk)
+            cgid_bucket = self._c_by_day[f].get(day_key)
+            if cgid_bucket is None:
+                self._c_by_day[f][day_key] = [pk]
+                insort(self._c_days[f], day_key)
+            else:
+                insort(cgid_bucket, pk)
+        insort(self._c_all, pk)
 
     def _answer_share(self, share: float) -> None:
         """Answer about `share` of the generated records, deterministically, in send order."""
         rng = random.Random(self.seed * 31 + 7)
         last = day_start_ts(self.end) + _DAY - 1  # never after the generated range
         chosen = [pk for pk in range(1, self.max_pk + 1) if rng.random() < share]
-        answers = {
-            pk: min(last, self._dates[DATE_SENT][pk] + 60 + rng.randrange(_MAX_ANSWER_LAG))
-            for pk in chosen
-        }
+        answers = {pk: min(last, self._dates[DATE_SENT][pk] + answer_lag(rng)) for pk in chosen}
         with self.lock:
             for pk in sorted(chosen, key=lambda p: (answers[p], p)):
                 self._answer(pk, answers[pk])

@@ -153,6 +153,9 @@ class SimConfig:
     throttle_every_requests: int | None = None
     throttle_seconds: float = 1.0
     throttle_retry_after: bool = True
+    # Which order the responses cursor follows: "answer" (rpk, the order of answering) or
+    # "cgid" (the invitation's number_customergauge, as the vendor's older pages say).
+    responses_order: str = "answer"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -176,6 +179,8 @@ class SimConfig:
         for name in ("omit_expires_in", "revoked", "extra_personal_fields", "throttle_retry_after"):
             if not isinstance(merged[name], bool):
                 raise ValueError(f"config {name!r} must be true or false")
+        if merged["responses_order"] not in ("answer", "cgid"):
+            raise ValueError("config 'responses_order' must be 'answer' or 'cgid'")
         broken = merged["broken_days"]
         if not isinstance(broken, list) or not all(isinstance(d, str) for d in broken):
             raise ValueError("config 'broken_days' must be a list of YYYY-MM-DD strings")

@@ -246,6 +246,7 @@ class SimulatorServer:
         prewarm_records: int = DEFAULT_PREWARM_RECORDS,
         journal: str | None = None,
         respond_share: float = 0.0,
+        responses_order: str = "answer",
     ) -> None:
         self._timezone = timezone
         self._journal = Journal(journal) if journal else None
@@ -279,7 +280,7 @@ class SimulatorServer:
         self._client_secret = client_secret
         self._lock = threading.Lock()
         self._defaults = flt.SimConfig()
-        self._defaults.update({"latency_ms": latency_ms})
+        self._defaults.update({"latency_ms": latency_ms, "responses_order": responses_order})
         self._config = self._defaults.copy()
         self._faults = flt.FaultQueue()
         self._stats = _Stats()
@@ -653,7 +654,9 @@ class SimulatorServer:
         dataset = self._dataset
         window = {"field": q.field, "start": q.start, "end": q.end, "after": q.cursor}
         if endpoint == RESPONSES:
-            parts, last_pk = dataset.response_page(**window, limit=limit, expand=q.expand)
+            parts, last_pk = dataset.response_page(
+                **window, limit=limit, expand=q.expand, order=config.responses_order
+            )
         else:
             parts, last_pk = dataset.page(**window, limit=limit, with_properties=q.with_properties)
         if config.extra_personal_fields and endpoint != RESPONSES:
@@ -807,6 +810,8 @@ class SimulatorServer:
         with dataset.lock:
             if endpoint == RESPONSES:
                 rpks = dataset.select_responses(field_name, start_day, end_day)
+                if self._config.responses_order == "cgid":  # the API's order, as served
+                    rpks.sort(key=dataset.response_pk)
                 parts = dataset.render_responses(rpks, RESPONSE_EXPANSIONS)
             else:
                 pks = dataset.select(field_name, start_day, end_day)

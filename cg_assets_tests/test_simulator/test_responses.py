@@ -27,7 +27,7 @@ def test_answering_moves_a_record_with_its_key_and_answer(api, ctl):
         for name in ("email", "date_sent", "number_order", "contact", "account"):
             assert response[name] == invitation[name]
         assert response["date_survey_response"] >= response["date_sent"]
-        assert 0 <= response["score"] <= 10 and "comment" in response
+        assert 0 <= response["nps"] <= 10 and "comment" in response
         assert all(set(d) == {"label"} for d in response["drivers"])
         assert {"field", "reference", "field_id"} == set(response["properties"][0])
     assert ctl.truth("date_sent", DAY, DAY, endpoint="responses") == responses
@@ -42,6 +42,36 @@ def test_the_responses_cursor_follows_the_order_of_answering(api, ctl):
     later = ctl.respond_records(day_keys[:1])  # an older invitation, answered later
     new, _, _ = api.fetch_all(period("date_sent", DAY, DAY), cursor=cursor)
     assert keys(new) == later and len(first) == 2
+
+
+def test_in_cgid_order_an_older_invitation_answered_later_sits_below_the_cursor(api, ctl):
+    """The switch the product must survive: the cursor as the vendor's older pages describe
+    it, a keyset position on the invitation, so a catch-up from it misses the answer."""
+    ctl.configure(responses_order="cgid")
+    day_keys = sorted(keys(ctl.truth("date_sent", DAY, DAY)))
+    ctl.respond_records([day_keys[-1], day_keys[-3]])
+    api.path = wire.RESPONSES_PATH
+    first, cursor, _ = api.fetch_all(period("date_sent", DAY, DAY))
+    assert keys(first) == [day_keys[-3], day_keys[-1]]  # by CGID, not by answer
+    later = ctl.respond_records([day_keys[0], day_keys[-2]])
+    new, _, _ = api.fetch_all(period("date_sent", DAY, DAY), cursor=cursor)
+    assert new == []  # both below the cursor
+    whole, _, _ = api.fetch_all(period("date_sent", DAY, DAY))
+    assert keys(whole) == sorted([*later, day_keys[-1], day_keys[-3]])
+    assert keys(ctl.truth("date_sent", DAY, DAY, endpoint="responses")) == keys(whole)
+
+
+def test_answers_come_mostly_within_two_days_with_a_tail_past_thirty(ctl):
+    ctl.reset(records=4000, respond_share=1.0, start="2026-01-01", end="2026-06-30")
+    lags = []
+    for response in ctl.truth(endpoint="responses"):
+        sent = dt.datetime.fromisoformat(response["date_sent"])
+        answered = dt.datetime.fromisoformat(response["date_survey_response"])
+        lags.append((answered - sent).total_seconds() / 86_400)
+    within_two = sum(lag <= 2 for lag in lags) / len(lags)
+    past_thirty = sum(lag > 30 for lag in lags) / len(lags)
+    assert 0.6 < within_two < 0.8 and 0.01 < past_thirty < 0.08
+    assert max(lags) > 35
 
 
 def test_expansions_are_sent_only_when_asked_for(api, ctl):
