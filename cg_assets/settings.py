@@ -365,6 +365,8 @@ class PrivacySettings:
 
     mode: str = "keep"
     retention_days: int | None = None  # None: clear values are kept for ever
+    # Segment names whose values stay clear in hash and drop mode (CG_PII_CLEAR_SEGMENTS).
+    clear_segments: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PrivacySettings:
@@ -385,4 +387,19 @@ class PrivacySettings:
                 _int_in(0, 36600),
                 "a whole number of days from 0 to 36600, or unset to keep clear values for ever",
             ),
+            clear_segments=_parse(
+                env,
+                "CG_PII_CLEAR_SEGMENTS",
+                cls.clear_segments,
+                parse_name_list,
+                "comma-separated segment (property field) names whose values are not personal, "
+                "such as Country,Division, each name once and none empty",
+            ),
         )
+
+
+def parse_name_list(raw: str) -> frozenset[str]:
+    names = [part.strip() for part in raw.split(",")]
+    if any(not n for n in names) or len({n.casefold() for n in names}) != len(names):
+        raise ValueError(raw)
+    return frozenset(names)
