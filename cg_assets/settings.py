@@ -13,6 +13,7 @@ The README's configuration table mirrors this module; keep them in step.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import re
 import zoneinfo
@@ -49,6 +50,8 @@ def _parse(
         return default
     try:
         return parse(raw)
+    except SettingsError:
+        raise  # a parser's own message, already naming the variable
     except (ValueError, zoneinfo.ZoneInfoNotFoundError) as exc:
         raise SettingsError(f"{name}={raw!r} is invalid: expected {accepts}.") from exc
 
@@ -63,18 +66,28 @@ def _int_in(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def _positive_float(raw: str) -> float:
-    value = float(raw)
-    if not value > 0:
-        raise ValueError(raw)
-    return value
+# float() takes "inf", "nan" and "1e-300": none is a usable number of seconds or a rate.
+MAX_SECONDS = 86400.0  # a day: more is a typo, and would hang a run rather than fail it
 
 
-def _non_negative_float(raw: str) -> float:
-    value = float(raw)
-    if value < 0:
-        raise ValueError(raw)
-    return value
+def _float_in(low: float, high: float, low_inclusive: bool = True) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw)
+        if not math.isfinite(value) or value > high:
+            raise ValueError(raw)
+        if value < low or (value == low and not low_inclusive):
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+_positive_float = _float_in(0.0, MAX_SECONDS, low_inclusive=False)
+_non_negative_float = _float_in(0.0, MAX_SECONDS)
+# A timeout under a millisecond can never be met; a rate below one request in 1000 s, or
+# above 10,000 a second, is a typo.
+_timeout_seconds = _float_in(0.001, MAX_SECONDS)
+_requests_per_second = _float_in(0.001, 10_000.0)
 
 
 def _choice(*choices: str) -> Callable[[str], str]:
@@ -104,18 +117,54 @@ def parse_http_url(raw: str) -> str:
 def parse_timeout(raw: str) -> tuple[float, float]:
     pieces = [p.strip() for p in raw.split(",")]
     if len(pieces) == 1:
-        value = _positive_float(pieces[0])
+        value = _timeout_seconds(pieces[0])
         return value, value
     if len(pieces) == 2:
-        return _positive_float(pieces[0]), _positive_float(pieces[1])
+        return _timeout_seconds(pieces[0]), _timeout_seconds(pieces[1])
     raise ValueError(raw)
+
+
+# Query parameters the sync itself sends: one of them in CG_EXTRA_PARAMS would change which
+# records a day gets (the period), where paging resumes (the cursor), the page size or the
+# expansions, with the run still reporting success.
+RESERVED_PARAMS = (wire.PARAM_PER_PAGE, wire.PARAM_CURSOR, wire.PARAM_WITH, "with")
+RESERVED_PREFIXES = ("period",)
 
 
 def parse_extra_params(raw: str) -> tuple[tuple[str, str], ...]:
     pairs = parse_qsl(raw, keep_blank_values=True, strict_parsing=True)
     if not pairs:
         raise ValueError(raw)
+    for name, _ in pairs:
+        plain = name.strip().lower()
+        if plain in RESERVED_PARAMS or plain.startswith(RESERVED_PREFIXES):
+            raise SettingsError(
+                f"CG_EXTRA_PARAMS sets {name!r}, which the sync sets itself (the period filter "
+                "period[field]/period[start]/period[end], cursor, per_page and the with[] "
+                "expansions are reserved): use CG_DATE_FIELD / CG_RESPONSES_DATE_FIELD and "
+                "CG_PER_PAGE instead, and keep CG_EXTRA_PARAMS for other filters such as "
+                "filter[cgid]=12."
+            )
     return tuple(pairs)
+
+
+def parse_path(variable: str, raw: str) -> str:
+    """A path or URI from the environment, refused when it would silently be another one:
+    white space (a stray space or newline from a .env file or a YAML block), a `~` (not
+    expanded: it would make a folder named `~`), control characters."""
+    if any(c.isspace() or not c.isprintable() for c in raw):
+        raise SettingsError(
+            f"{variable} contains white space or a control character (a space, tab or "
+            "newline, perhaps at either end): the lake would be written somewhere else. Give "
+            "the path or URI alone, without spaces, for example /srv/cg/lake or "
+            "s3://bucket/lake."
+        )
+    if raw.startswith("~") or "/~" in raw:
+        raise SettingsError(
+            f"{variable}={raw!r} contains `~`, which is not expanded here (a folder named `~` "
+            "would be created): give an absolute path such as /home/you/lake."
+        )
+    return raw
 
 
 # --- load-time settings -----------------------------------------------------------------
@@ -299,7 +348,8 @@ class ClientSettings:
             "CG_HTTP_TIMEOUT",
             (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT),
             parse_timeout,
-            "seconds as CONNECT,READ (for example 10,60) or one number for both",
+            "seconds as CONNECT,READ (for example 10,60) or one number for both, each from "
+            "0.001 to 86400",
         )
         return cls(
             api_url=api_url or wire.DEFAULT_API_URL_TEMPLATE.format(region=region),
@@ -325,14 +375,14 @@ class ClientSettings:
                 "CG_RETRY_BUDGET_SECONDS",
                 cls.retry_budget_seconds,
                 _positive_float,
-                "a number of seconds above 0",
+                "a number of seconds above 0, at most 86400",
             ),
             backoff_seconds=_parse(
                 env,
                 "CG_BACKOFF_SECONDS",
                 cls.backoff_seconds,
                 _non_negative_float,
-                "a number of seconds, 0 or more",
+                "a number of seconds from 0 to 86400",
             ),
             extra_params=_parse(
                 env,
@@ -352,8 +402,9 @@ class ClientSettings:
                 env,
                 "CG_MAX_REQUESTS_PER_SECOND",
                 cls.max_requests_per_second,
-                _positive_float,
-                "a number of requests per second above 0 (leave it unset for no ceiling)",
+                _requests_per_second,
+                "a number of requests per second from 0.001 to 10000 (leave it unset for no "
+                "ceiling)",
             ),
         )
 
@@ -361,7 +412,10 @@ class ClientSettings:
 def lake_root_from_env(env: Mapping[str, str] | None = None) -> str:
     """CG_LAKE_ROOT, read when a run starts: a local path or a pyarrow filesystem URI."""
     env = os.environ if env is None else env
-    return _raw(env, "CG_LAKE_ROOT") or DEFAULT_LAKE_ROOT
+    value = env.get("CG_LAKE_ROOT")
+    if value is None or value == "":
+        return DEFAULT_LAKE_ROOT
+    return parse_path("CG_LAKE_ROOT", value)
 
 
 # --- personal data (run time; the key itself comes through dagster.EnvVar) -------------
@@ -375,6 +429,8 @@ class PrivacySettings:
 
     mode: str = "keep"
     retention_days: int | None = None  # None: clear values are kept for ever
+    # Segment names whose values stay clear in hash and drop mode (CG_PII_CLEAR_SEGMENTS).
+    clear_segments: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PrivacySettings:
@@ -395,4 +451,19 @@ class PrivacySettings:
                 _int_in(0, 36600),
                 "a whole number of days from 0 to 36600, or unset to keep clear values for ever",
             ),
+            clear_segments=_parse(
+                env,
+                "CG_PII_CLEAR_SEGMENTS",
+                cls.clear_segments,
+                parse_name_list,
+                "comma-separated segment (property field) names whose values are not personal, "
+                "such as Country,Division, each name once and none empty",
+            ),
         )
+
+
+def parse_name_list(raw: str) -> frozenset[str]:
+    names = [part.strip() for part in raw.split(",")]
+    if any(not n for n in names) or len({n.casefold() for n in names}) != len(names):
+        raise ValueError(raw)
+    return frozenset(names)

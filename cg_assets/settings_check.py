@@ -13,12 +13,21 @@ import os
 import sys
 from collections.abc import Mapping
 
-from cg_assets.settings import ClientSettings, LoadSettings, SettingsError
+from cg_assets.settings import (
+    ClientSettings,
+    LoadSettings,
+    PrivacySettings,
+    SettingsError,
+    lake_root_from_env,
+)
 
 DEMO = "demo"
 TENANT = "tenant"
 EXIT_BAD_SETTING = 2
 CREDENTIALS = ("CG_CLIENT_ID", "CG_CLIENT_SECRET")
+# The demo points the client at the bundled simulator itself (scripts/run-demo); the other
+# client settings (timeouts, rates, CG_EXTRA_PARAMS) apply to it as they would to a tenant.
+DEMO_URLS = {"CG_API_URL": "http://127.0.0.1", "CG_AUTH_URL": "http://127.0.0.1/oauth2/token"}
 
 
 def _is_set(env: Mapping[str, str], name: str) -> bool:
@@ -26,8 +35,11 @@ def _is_set(env: Mapping[str, str], name: str) -> bool:
 
 
 def check(env: Mapping[str, str]) -> str:
-    """The mode `make run` starts in; raises SettingsError naming the variable."""
+    """The mode `make run` starts in; raises SettingsError naming the variable. The same
+    parsers as the runs' (cg_assets/settings.py), so what passes here passes there."""
     LoadSettings.from_env(env)
+    lake_root_from_env(env)
+    PrivacySettings.from_env(env)
     given = [name for name in CREDENTIALS if _is_set(env, name)]
     if len(given) == 1:
         missing = next(name for name in CREDENTIALS if name not in given)
@@ -37,6 +49,7 @@ def check(env: Mapping[str, str]) -> str:
             "the bundled simulator."
         )
     if not given:
+        ClientSettings.from_env({**env, **DEMO_URLS})
         return DEMO
     ClientSettings.from_env(env)  # region or URLs: fail now rather than at the first run
     return TENANT

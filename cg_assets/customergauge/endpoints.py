@@ -137,6 +137,8 @@ _PROPERTIES = Column(
         Item(wire.PROPERTY_REFERENCE, STRING),
     ),
     "Segment data: list of {field, reference}",
+    # A reference can name a person ("Account Manager"): see docs/privacy.md.
+    segments=(wire.PROPERTY_FIELD, wire.PROPERTY_REFERENCE),
 )
 _PREVIEW = ("date_sent", "date_creation", "language")
 

@@ -31,7 +31,13 @@ ERASURE_JOB = "customergauge_erase_contacts"
 class EraseContactsConfig(Config):
     identifiers_file: str = Field(
         description="Path, where the run executes, of a UTF-8 text file with one e-mail address "
-        "or number_customer a line. Never put the identifiers themselves in run config."
+        "or number_customer a line, or a CSV file with an email and/or number_customer column "
+        "(docs/privacy.md). Never put the identifiers themselves in run config."
+    )
+    dry_run: bool = Field(
+        default=False,
+        description="Only count: how many identifiers and rows match, per kind. Nothing is "
+        "listed, rewritten or audited.",
     )
 
 
@@ -49,9 +55,8 @@ def build_erasure_job(endpoints: tuple[Endpoint, ...]) -> JobDefinition:
         keyring = (lake.privacy or PrivacyResource()).keyring()
         identifiers = read_identifiers(config.identifiers_file, keyring)
         by_key = {e.name: asset_key_for(e) for e in endpoints}
-        context.log.info(
-            f"Erasing {len(identifiers)} identifier(s) from {len(endpoints)} table(s)."
-        )
+        verb = "Counting (dry run)" if config.dry_run else "Erasing"
+        context.log.info(f"{verb} {len(identifiers)} identifier(s) from {len(endpoints)} table(s).")
 
         def observed(table: str, day: dt.date, removed: int) -> None:
             context.log_event(
@@ -69,16 +74,41 @@ def build_erasure_job(endpoints: tuple[Endpoint, ...]) -> JobDefinition:
             identifiers,
             holder=f"run {context.run_id} erase_contacts",
             on_day=observed,
+            dry_run=config.dry_run,
         )
-        context.log.info(
-            f"Erasure {report.erasure_id}: {report.total_rows_removed} row(s) removed from "
-            f"{sum(len(d) for d in report.rows_removed.values())} day file(s) of "
-            f"{report.days_scanned} scanned; audit entry {report.audit_file}."
-        )
+        for kind, counts in report.by_kind.items():
+            if counts["given"]:
+                context.log.info(
+                    f"{kind}: {counts['given']} given, {counts['matched']} matched "
+                    f"{counts['rows']} row(s), {counts['unmatched']} matched nothing "
+                    f"({counts['already_listed']} already on the suppression list)."
+                )
+        if report.unmatched:
+            context.log.warning(
+                f"{report.unmatched} identifier(s) matched no row in the lake: not in it (yet), "
+                "erased before, or mistyped. They are on the suppression list all the same."
+                if not config.dry_run
+                else f"{report.unmatched} identifier(s) match no row in the lake."
+            )
+        if config.dry_run:
+            context.log.info(
+                f"Dry run {report.erasure_id}: {report.total_rows_removed} row(s) in "
+                f"{sum(len(d) for d in report.rows_removed.values())} day file(s) of "
+                f"{report.days_scanned} scanned would be removed; nothing was written."
+            )
+        else:
+            context.log.info(
+                f"Erasure {report.erasure_id}: {report.total_rows_removed} row(s) removed from "
+                f"{sum(len(d) for d in report.rows_removed.values())} day file(s) of "
+                f"{report.days_scanned} scanned; audit entry {report.audit_file}."
+            )
         return Output(
             None,
             metadata={
                 "erasure_id": MetadataValue.text(report.erasure_id),
+                "dry_run": MetadataValue.bool(report.dry_run),
+                "by_kind": MetadataValue.json(report.by_kind),
+                "unmatched": MetadataValue.int(report.unmatched),
                 "identifiers": MetadataValue.int(report.identifiers),
                 "identifiers_by_kind": MetadataValue.json(report.identifiers_by_kind),
                 "hashed_identifiers": MetadataValue.json(report.hashed_identifiers),

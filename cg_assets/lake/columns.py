@@ -128,6 +128,10 @@ class Column:
     kind: Kind
     description: str
     personal: bool = False  # never shown in previews or logs
+    # A struct_list of named values (segment data: {field, reference}): the item holding the
+    # name and the one holding the value. The values are personal in hash and drop mode
+    # unless their name is on CG_PII_CLEAR_SEGMENTS (cg_assets/privacy/segments.py).
+    segments: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.kind, str):
@@ -136,6 +140,10 @@ class Column:
             object.__setattr__(self, "kind", _ALIASES[self.kind])
         if not self.source:
             raise ValueError(f"column {self.name!r}: empty source path")
+        if self.segments is not None:
+            items = {i.name for i in self.kind.items} if self.kind.name == "struct_list" else set()
+            if not set(self.segments) <= items:
+                raise ValueError(f"column {self.name!r}: segments names no item of a struct_list")
 
     @property
     def arrow_type(self) -> pa.DataType:

@@ -14,6 +14,11 @@ a day holds that day's lock, kept beside the data:
   died stops renewing; its lease expires LEASE_SECONDS after its last renewal, and the next
   writer takes it over with `If-Match` on the expired lease's ETag (so two writers cannot
   both take over the same lease).
+  A lease alone cannot stop a holder that stalled (a frozen VM, a long pause) after its
+  last check and before its upload reached the store. So the publish is fenced too: the
+  holder notes the day object's ETag when it takes the lease, and uploads with `If-Match`
+  on it (`If-None-Match: *` when there was no day yet). Once a later holder has published,
+  the stalled upload is refused, and LeaseLostError says nothing was published.
 
 A day whose lock is held fails at once, naming the holder: the other days of the run go
 on, and the schedule or the settle sensor asks for the day again later.
@@ -113,6 +118,9 @@ class ObjectStoreLease:
         self._table, self._day, self._holder = table, day, holder
         self._etag: str | None = None
         self._lost: str | None = None
+        # The ETag of the day object when the lease was taken (None: there was none), then
+        # of each version this holder published: its next publish replaces only that one.
+        self.day_version: str | None = None
         self._renewed_at = 0.0
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
@@ -158,6 +166,10 @@ class ObjectStoreLease:
                     return
                 self._etag = etag
                 self._renewed_at = time.monotonic()
+
+    def lost(self, reason: str) -> None:
+        with self._lock:
+            self._lost = self._lost or reason
 
     def check(self) -> None:
         """Raise unless this writer still holds the lease (called right before publishing)."""

@@ -5,7 +5,7 @@ because they need two things pyarrow's output streams cannot give without reachi
 its internals: an upload that is either complete or never published (one PutObject of
 the finished file: S3 makes an object visible only once its PUT succeeded, and a failed
 PUT leaves the previous version untouched), and the conditional writes (`If-None-Match`,
-`If-Match`) behind the writer lease (locks.py).
+`If-Match`) behind the writer lease and the fenced publish of a day (locks.py).
 
 The endpoint and credentials are the usual AWS settings (AWS_ENDPOINT_URL_S3 or
 AWS_ENDPOINT_URL, AWS_REGION, keys, a profile or a role), which boto3 reads itself; the
@@ -15,6 +15,7 @@ over them, as they do for the pyarrow reader.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -64,6 +65,40 @@ class S3Store:
         except self._errors as exc:
             raise OSError(f"s3://{self.bucket}/{key}: the upload failed ({exc})") from None
 
+    def put_file_fenced(self, key: str, local_path: str, version: str | None) -> str | None:
+        """Publish the file only over `version` (an ETag; None: only if there is no object
+        yet). The new ETag, or None when the object is no longer that version.
+
+        A refusal after a retried PUT may be this very upload having landed (the first
+        answer lost): an object whose ETag is the file's MD5 (what S3 gives a single PUT) is
+        taken as published."""
+        size = os.path.getsize(local_path)
+        if size > MAX_SINGLE_PUT_BYTES:
+            raise OSError(f"{key}: {size} bytes is over the 5 GiB a single PutObject takes")
+        condition = {"IfMatch": version} if version is not None else {"IfNoneMatch": "*"}
+        try:
+            with open(local_path, "rb") as body:
+                answer = self._client.put_object(
+                    Bucket=self.bucket, Key=key, Body=body, ContentLength=size, **condition
+                )
+        except self._errors as exc:
+            if _error_code(exc) not in _REFUSED:
+                raise OSError(f"s3://{self.bucket}/{key}: the upload failed ({exc})") from None
+            now = self.head_etag(key)
+            if now is not None and now.strip('"') == _md5_of(local_path):
+                return now
+            return None
+        return str(answer["ETag"])
+
+    def head_etag(self, key: str) -> str | None:
+        """The object's ETag, or None if there is no such object."""
+        try:
+            return str(self._client.head_object(Bucket=self.bucket, Key=key)["ETag"])
+        except self._errors as exc:
+            if _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise OSError(f"s3://{self.bucket}/{key}: HEAD failed ({exc})") from None
+
     def put_if_absent(self, key: str, body: bytes) -> str | None:
         """Create the object unless it exists; its ETag, or None if it existed."""
         return self._conditional_put(key, body, IfNoneMatch="*")
@@ -97,6 +132,23 @@ class S3Store:
             self._client.delete_object(Bucket=self.bucket, Key=key)
         except self._errors as exc:
             raise OSError(f"s3://{self.bucket}/{key}: delete failed ({exc})") from None
+
+
+# What a store answers when a condition does not hold (412, or 409 while another conditional
+# write of the key is in flight; NoSuchKey for If-Match on a deleted object).
+_REFUSED = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "412", "409")
+
+
+def _error_code(exc: BaseException) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def _md5_of(path: str) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _client_errors() -> tuple[type[BaseException], ...]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import glob
 import hashlib
 import os
 import tempfile
@@ -25,6 +24,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from cg_assets.lake import staging
 from cg_assets.lake.cursor_codec import decode_cursor
 from cg_assets.lake.locks import (
     LOCKS_DIR,
@@ -161,6 +161,9 @@ class ParquetLake:
             return
         key = self.store.key_of(lock_path + ".lease")
         with object_store_day_lock(self.store, key, table, day, holder) as lease:
+            # The version of the day this holder may replace: its publish is conditional on
+            # it, so a writer that lost the lease while stalled cannot overwrite a newer day.
+            lease.day_version = self.store.head_etag(self.store.key_of(self.day_path(table, day)))
             self._leases[(table, day)] = lease
             try:
                 self._clear_stale_staging(table, day)
@@ -169,12 +172,10 @@ class ParquetLake:
                 self._leases.pop((table, day), None)
 
     def _clear_stale_staging(self, table: str, day: dt.date) -> None:
-        """Staging files of this day left by a writer that died: no live writer can own them
-        now, since it would hold the day's lock."""
+        """Staging files of this day left by a writer that died; a live writer's (one whose
+        lease was taken over while it stalled) keeps its flock, and its file (staging.py)."""
         pattern = os.path.join(self._staging_dir(table), f"{day.isoformat()}.*.parquet.tmp")
-        for stale in glob.glob(pattern):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(stale)
+        staging.clear_abandoned(pattern)
 
     # -- reading --------------------------------------------------------------------
 
@@ -278,6 +279,7 @@ class DayWriter:
         self._staged = os.path.join(
             staging_dir, f"{day.isoformat()}.{uuid.uuid4().hex}.parquet.tmp"
         )
+        self._owned: int | None = staging.create_owned(self._staged)  # until published
         self._handle: IO[bytes] = open(self._staged, "wb")
         self._writer = pq.ParquetWriter(self._handle, schema, compression=COMPRESSION)
         self._pending: list[pa.RecordBatch] = []
@@ -316,7 +318,11 @@ class DayWriter:
         os.fsync(self._handle.fileno())
         self._handle.close()
         self.bytes_written = os.path.getsize(self._staged)
-        self._publish()
+        try:
+            self._publish()
+        finally:
+            staging.release(self._owned)
+            self._owned = None
         self._done = True
 
     def _publish(self) -> None:
@@ -328,14 +334,26 @@ class DayWriter:
             return
         lease = lake._leases.get((self._table, self._day))
         try:
-            if lease is not None:
-                lease.check()  # never publish over a day another writer may own by now
             # No "directories" are created on an object store: a reader listing the table
             # sees day files only.
             assert lake.store is not None
-            lake.store.put_file(lake.store.key_of(self._final), self._staged)
+            key = lake.store.key_of(self._final)
+            if lease is None:
+                lake.store.put_file(key, self._staged)
+                return
+            lease.check()  # never publish over a day another writer may own by now
+            # Fenced: only over the version seen when the lease was taken (locks.py).
+            lease.day_version = lake.store.put_file_fenced(key, self._staged, lease.day_version)
+            if lease.day_version is None:
+                lease.lost(
+                    "another writer published the day after this one's lease ran out (this "
+                    "upload came too late and was refused)"
+                )
+                lease.check()
         finally:
             os.unlink(self._staged)
+            staging.release(self._owned)
+            self._owned = None
 
     def abort(self) -> None:
         if self._done:
@@ -350,6 +368,8 @@ class DayWriter:
             os.unlink(self._staged)
         except FileNotFoundError:
             pass
+        staging.release(self._owned)
+        self._owned = None
 
     def __enter__(self) -> DayWriter:
         return self

@@ -1,15 +1,18 @@
 """Erasure: remove listed contacts from every day file of every table, and keep them out.
 
-The identifiers (e-mail addresses or number_customer values, one a line in a text file)
-are hashed as soon as they are read and the clear text is dropped: only keyed hashes
+The identifiers (e-mail addresses or number_customer values, one a line or in a CSV column:
+see identifiers.py) are hashed as soon as they are read and the clear text is dropped: only keyed hashes
 reach the suppression list, the audit entry and whatever the caller shows. In order:
 1. the hashes are added to the suppression list (so from now on every sync, whichever
    kind, drops those contacts' records before writing);
 2. every day file of every table is scanned (its e-mail and number_customer columns
    only), and each file holding a listed contact is rewritten without those rows,
    atomically, under the table day's writer lock;
-3. an audit entry is written with the lake (`_audit/`): when, how many identifiers, rows
-   removed per table and day, and the hashed identifiers.
+3. an audit entry is written with the lake (`_audit/`): when, how many identifiers, and
+   per kind how many matched rows and how many matched nothing, rows removed per table
+   and day, and the hashed identifiers.
+The row counts are those of the rows each rewrite actually left out. A dry run does the
+scan alone and writes nothing.
 A crash in between is repaired by running the same erasure again: the list and the
 rewrites are idempotent.
 """
@@ -21,33 +24,28 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.privacy import store
-from cg_assets.privacy.hashing import Keyring
-from cg_assets.privacy.policy import DayPrivacy, EndpointLike, PersonalColumns
+from cg_assets.privacy.hashing import Keyring, is_hashed
+from cg_assets.privacy.identifiers import read_identifier_file
+from cg_assets.privacy.policy import EndpointLike, PersonalColumns
 from cg_assets.privacy.rewrite import rewrite_day, waiting_day_lock
 from cg_assets.privacy.suppression import (
     Entry,
     IdentifierKind,
     SuppressionList,
-    SuppressionMatcher,
     identifier_hash,
 )
-from cg_assets.settings import SettingsError
 
 AUDIT_DIR = "_audit"
 # How long the erasure waits for a sync that holds a day (a sync holds one for seconds to
 # minutes). After that it fails naming the holder; the suppression list is already in force,
 # and a re-run finishes the job.
 LOCK_WAIT_SECONDS = 600.0
-
-
-class IdentifiersFileError(SettingsError):
-    """The identifiers file cannot be used; the message never quotes a line of it."""
 
 
 @dataclass(frozen=True)
@@ -57,44 +55,18 @@ class HashedIdentifier:
 
 
 def read_identifiers(path: str, keyring: Keyring) -> list[HashedIdentifier]:
-    """Hash each identifier of the file under every configured key; the clear text is not kept.
-
-    A line with an @ is an e-mail address, any other non-empty line a number_customer;
-    blank lines and lines starting with # are skipped. Errors name the line number only.
-    """
+    """Hash each identifier of the file under every configured key; the clear text is not
+    kept. The formats, the cleaning and the refusals: cg_assets/privacy/identifiers.py.
+    The same identifier given twice (or spelled twice alike) counts once."""
     keyring.require_current("the erasure job stores keyed hashes of the identifiers")
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise IdentifiersFileError(
-            f"identifiers_file {path!r} does not exist: give the path of a text file, one "
-            "e-mail address or number_customer a line, readable where the run executes."
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IdentifiersFileError(
-            f"identifiers_file {path!r} cannot be read as UTF-8 text ({type(exc).__name__})."
-        ) from None
+    current = keyring.require_current("").key_id
     out: dict[tuple[str, str], HashedIdentifier] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        kind: IdentifierKind = "email" if "@" in line else "number_customer"
-        if kind == "email":
-            local, _, domain = line.partition("@")
-            if not local or not domain or "@" in domain or any(c.isspace() for c in line):
-                raise IdentifiersFileError(
-                    f"identifiers_file {path!r}, line {number}: not an e-mail address (one @, no "
-                    "spaces) nor a number_customer (no @). The line itself is not shown."
-                )
-        hashes = {k.key_id: identifier_hash(k, kind, line) for k in keyring.all}
-        current = hashes[keyring.require_current("").key_id]
-        out.setdefault((kind, current), HashedIdentifier(kind, hashes))
-    if not out:
-        raise IdentifiersFileError(
-            f"identifiers_file {path!r} holds no identifier: expected one e-mail address or "
-            "number_customer a line."
+    for identifier in read_identifier_file(path):
+        hashes = {
+            k.key_id: identifier_hash(k, identifier.kind, identifier.value) for k in keyring.all
+        }
+        out.setdefault(
+            (identifier.kind, hashes[current]), HashedIdentifier(identifier.kind, hashes)
         )
     return list(out.values())
 
@@ -121,6 +93,82 @@ def suppression_entries(
     return entries
 
 
+KINDS: tuple[IdentifierKind, ...] = ("email", "number_customer")
+
+
+class IdentifierIndex:
+    """Which of this erasure's identifiers a lake value is: its e-mail columns may hold a
+    clear address or its keyed hash (under any configured key), number_customer is clear."""
+
+    def __init__(self, identifiers: Sequence[HashedIdentifier], keyring: Keyring) -> None:
+        self._keys = keyring.all
+        self._by_hash: dict[tuple[str, str], int] = {}
+        for index, identifier in enumerate(identifiers):
+            for h in identifier.hashes.values():
+                self._by_hash[(identifier.kind, h)] = index
+
+    def _which(self, value: str, kind: IdentifierKind, may_be_hashed: bool) -> int | None:
+        if may_be_hashed and is_hashed(value):
+            return self._by_hash.get((kind, value))
+        for key in self._keys:
+            found = self._by_hash.get((kind, identifier_hash(key, kind, value)))
+            if found is not None:
+                return found
+        return None
+
+    def column(
+        self, values: pa.Array | pa.ChunkedArray, kind: IdentifierKind, may_be_hashed: bool
+    ) -> pa.Array:
+        """Per row, the index of the identifier the value is, or null."""
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks() if values.num_chunks else pa.array([], values.type)
+        encoded = pc.dictionary_encode(values)
+        found = [
+            None if v is None or v == "" else self._which(v, kind, may_be_hashed)
+            for v in encoded.dictionary.to_pylist()
+        ]
+        return pc.take(pa.array(found, pa.int64()), encoded.indices)
+
+
+@dataclass
+class Matches:
+    """What a scan found: rows matched (each once), rows by the kind of identifier that
+    matched them (a row matched by its e-mail and its number_customer counts in both), and
+    the indexes of the identifiers that matched at least one row."""
+
+    rows: int = 0
+    rows_by_kind: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    identifiers: set[int] = field(default_factory=set)
+
+    def add(self, other: Matches) -> None:
+        self.rows += other.rows
+        for kind, n in other.rows_by_kind.items():
+            self.rows_by_kind[kind] += n
+        self.identifiers |= other.identifiers
+
+
+def match_rows(
+    data: pa.RecordBatch | pa.Table, index: IdentifierIndex, columns: PersonalColumns
+) -> tuple[pa.Array, Matches]:
+    """(a mask of the rows an identifier matches, what matched)."""
+    found = Matches()
+    mask = pa.array([False] * data.num_rows, pa.bool_())
+    names = set(data.schema.names)
+    for kind, wanted, may_be_hashed in (
+        ("email", columns.emails, True),
+        ("number_customer", columns.customer_numbers, False),
+    ):
+        of_kind = pa.array([False] * data.num_rows, pa.bool_())
+        for name in (c for c in wanted if c in names):
+            which = index.column(data.column(name), kind, may_be_hashed)
+            of_kind = pc.or_(of_kind, pc.is_valid(which))
+            found.identifiers.update(v for v in pc.unique(which.drop_null()).to_pylist())
+        found.rows_by_kind[kind] = pc.sum(of_kind).as_py() or 0
+        mask = pc.or_(mask, of_kind)
+    found.rows = pc.sum(mask).as_py() or 0
+    return mask, found
+
+
 @dataclass
 class ErasureReport:
     erasure_id: str
@@ -128,7 +176,11 @@ class ErasureReport:
     identifiers: int
     identifiers_by_kind: dict[str, int]
     hashed_identifiers: list[dict[str, str]]  # kind, key_id, hash
+    dry_run: bool = False
     rows_removed: dict[str, dict[str, int]] = field(default_factory=dict)  # table -> day -> rows
+    # Per kind: given, matched (identifiers that matched a row), unmatched, rows (matched by
+    # that kind), already_listed (in the suppression list before this erasure). Counts only.
+    by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
     days_scanned: int = 0
     suppression_file: str | None = None
     audit_file: str | None = None
@@ -140,12 +192,19 @@ class ErasureReport:
     def total_rows_removed(self) -> int:
         return sum(sum(days.values()) for days in self.rows_removed.values())
 
+    @property
+    def unmatched(self) -> int:
+        return sum(counts["unmatched"] for counts in self.by_kind.values())
+
     def as_json(self) -> dict[str, object]:
         return {
             "erasure_id": self.erasure_id,
             "started_at": self.started_at,
+            "dry_run": self.dry_run,
             "identifiers": self.identifiers,
             "identifiers_by_kind": self.identifiers_by_kind,
+            "by_kind": self.by_kind,
+            "unmatched": self.unmatched,
             "hashed_identifiers": self.hashed_identifiers,
             "rows_removed": self.rows_removed,
             "total_rows_removed": self.total_rows_removed,
@@ -161,79 +220,108 @@ def erase(
     identifiers: Sequence[HashedIdentifier],
     holder: str,
     on_day: Callable[[str, dt.date, int], None] | None = None,
+    dry_run: bool = False,
 ) -> ErasureReport:
     """Carry out one erasure (see the module docstring); `on_day(table, day, rows_removed)`
-    is called after each rewritten file."""
+    is called after each rewritten file. A dry run scans the same files and reports the
+    same counts (`rows_removed`: the rows a real run would remove now), and writes nothing:
+    no suppression entry, no rewrite, no audit entry."""
     now = dt.datetime.now(dt.timezone.utc)
     suppression = SuppressionList.load(lake)
     entries = suppression_entries(identifiers, suppression, keyring)
+    listed = {(e.kind, e.key_id, e.hash) for e in suppression.entries}
     report = ErasureReport(
         erasure_id=uuid.uuid4().hex[:12],
         started_at=now.isoformat(timespec="seconds"),
         identifiers=len(identifiers),
-        identifiers_by_kind={
-            kind: sum(1 for i in identifiers if i.kind == kind)
-            for kind in ("email", "number_customer")
-        },
+        identifiers_by_kind={kind: sum(1 for i in identifiers if i.kind == kind) for kind in KINDS},
         hashed_identifiers=[{"kind": e.kind, "key_id": e.key_id, "hash": e.hash} for e in entries],
+        dry_run=dry_run,
     )
-    report.suppression_file = suppression.add(entries, now)
-    # Only this erasure's identifiers (and their hashes under every configured key): the
-    # rest of the list was applied by the erasures and syncs before.
-    hashes: dict[tuple[str, str], set[str]] = {}
-    for identifier in identifiers:
-        for key_id, h in identifier.hashes.items():
-            hashes.setdefault((identifier.kind, key_id), set()).add(h)
-    matcher = SuppressionMatcher(keyring, hashes)
+    if not dry_run:
+        report.suppression_file = suppression.add(entries, now)
+    index = IdentifierIndex(identifiers, keyring)
+    total = Matches()
     for endpoint in endpoints:
         columns = PersonalColumns.of(endpoint)
-        wanted = [*columns.emails, *columns.customer_numbers]
-        if not wanted:
+        if not (columns.emails or columns.customer_numbers):
             continue
         for day in lake.days(endpoint.name):
             report.days_scanned += 1
-            # Matched under the lock: a sync that read the suppression list before this
-            # erasure added to it may publish the day up to the moment it lets the lock go.
-            with waiting_day_lock(lake, endpoint.name, day, holder, LOCK_WAIT_SECONDS):
-                if not _day_matches(lake, endpoint.name, day, wanted, matcher, columns):
-                    continue
-                # "keep": only this erasure's rows go; the file's values are left as they are.
-                without_erased = DayPrivacy("keep", None, columns, matcher)
-                done = rewrite_day(lake, endpoint.name, day, without_erased.apply, {})
-            if done is None or done.rows_before == done.rows_after:
+            if dry_run:
+                found = _scan_day(lake, endpoint.name, day, index, columns)
+            else:
+                # Matched under the lock: a sync that read the suppression list before this
+                # erasure added to it may publish the day up to the moment it lets the lock go.
+                with waiting_day_lock(lake, endpoint.name, day, holder, LOCK_WAIT_SECONDS):
+                    found = _rewrite_without(lake, endpoint.name, day, index, columns)
+            total.add(found)
+            if not found.rows:
                 continue
-            removed = done.rows_before - done.rows_after
-            report.rows_removed.setdefault(endpoint.name, {})[day.isoformat()] = removed
-            if on_day is not None:
-                on_day(endpoint.name, day, removed)
+            report.rows_removed.setdefault(endpoint.name, {})[day.isoformat()] = found.rows
+            if on_day is not None and not dry_run:
+                on_day(endpoint.name, day, found.rows)
+    for kind in KINDS:
+        of_kind = [i for i, identifier in enumerate(identifiers) if identifier.kind == kind]
+        matched = sum(1 for i in of_kind if i in total.identifiers)
+        report.by_kind[kind] = {
+            "given": len(of_kind),
+            "matched": matched,
+            "unmatched": len(of_kind) - matched,
+            "rows": total.rows_by_kind[kind],
+            "already_listed": sum(
+                1
+                for i in of_kind
+                if any((kind, k, h) in listed for k, h in identifiers[i].hashes.items())
+            ),
+        }
     report.contacts_only_under_previous_keys = suppression.subjects_only_under_previous_keys(
         keyring
     )
-    report.audit_file = write_audit(lake, report, now)
+    if not dry_run:
+        report.audit_file = write_audit(lake, report, now)
     return report
 
 
-def _day_matches(
-    lake: ParquetLake,
-    table: str,
-    day: dt.date,
-    wanted: list[str],
-    matcher: SuppressionMatcher,
-    columns: PersonalColumns,
-) -> bool:
-    """Does the day hold a listed contact? Reads only the identifier columns."""
+def _scan_day(
+    lake: ParquetLake, table: str, day: dt.date, index: IdentifierIndex, columns: PersonalColumns
+) -> Matches:
+    """What the day holds of this erasure's identifiers; reads only the identifier columns."""
     parquet_file = lake.open_day(table, day)
     if parquet_file is None:
-        return False
+        return Matches()
     with parquet_file:
-        present = [c for c in wanted if c in parquet_file.schema_arrow.names]
-        table_data = parquet_file.read(columns=present)
-    drop = matcher.rows_to_drop(
-        table_data,
-        [c for c in columns.emails if c in present],
-        [c for c in columns.customer_numbers if c in present],
-    )
-    return bool(pc.any(drop).as_py())
+        names = parquet_file.schema_arrow.names
+        present = [c for c in (*columns.emails, *columns.customer_numbers) if c in names]
+        if not present:
+            return Matches()
+        data = parquet_file.read(columns=present)
+    return match_rows(data, index, columns)[1]
+
+
+def _rewrite_without(
+    lake: ParquetLake, table: str, day: dt.date, index: IdentifierIndex, columns: PersonalColumns
+) -> Matches:
+    """Rewrite the day without the matched rows, if it has any (call with the lock held);
+    the counts are those of the rows actually left out of the new file."""
+    if not _scan_day(lake, table, day, index, columns).rows:
+        return Matches()
+    removed = Matches()
+
+    def without_matches(batch: pa.RecordBatch) -> pa.RecordBatch:
+        mask, found = match_rows(batch, index, columns)
+        removed.add(found)
+        return batch.filter(pc.invert(mask)) if found.rows else batch
+
+    done = rewrite_day(lake, table, day, without_matches, {})
+    if done is None:
+        return Matches()
+    if done.rows_before - done.rows_after != removed.rows:  # cannot happen; never misreport
+        raise RuntimeError(
+            f"{table} {day.isoformat()}: the erasure counted {removed.rows} row(s) but the "
+            f"rewrite removed {done.rows_before - done.rows_after}."
+        )
+    return removed
 
 
 def write_audit(lake: ParquetLake, report: ErasureReport, now: dt.datetime) -> str:

@@ -5,7 +5,8 @@
   fit together (hash mode needs a key, so does retention, so does a non-empty suppression list).
 - `DayPrivacy` (one per table day) is what a writer calls on every batch before writing it
   (`apply`): suppressed contacts' rows removed, then the personal columns and the personal
-  values in `extra_fields` kept, hashed or nulled. Its `footer` says in the file what was
+  values in `extra_fields` and the segment values (unless CG_PII_CLEAR_SEGMENTS names their
+  segment; segments.py) kept, hashed or nulled. Its `footer` says in the file what was
   done (`cg_assets.pii`: clear | hashed | dropped, and the key's id).
 
 A day older than the retention gets at least `hash` (`drop` in drop mode) whatever the mode,
@@ -28,6 +29,7 @@ from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.lake.schema import EXTRA_FIELDS_COLUMN
 from cg_assets.privacy.hashing import Keyring, PiiKey
 from cg_assets.privacy.rules import PiiKind, kind_of_name
+from cg_assets.privacy.segments import clear_names, treat_segments
 from cg_assets.privacy.suppression import SuppressionList, SuppressionMatcher
 from cg_assets.privacy.transform import Treatment, treat_column, treat_extras
 from cg_assets.settings import PrivacySettings
@@ -58,6 +60,8 @@ class PersonalColumns:
     personal: tuple[tuple[str, PiiKind], ...]
     emails: tuple[str, ...]
     customer_numbers: tuple[str, ...]
+    # Segment columns: (column, name item, value item); see segments.py.
+    segments: tuple[tuple[str, str, str], ...] = ()
 
     @classmethod
     def of(cls, endpoint: EndpointLike) -> PersonalColumns:
@@ -67,6 +71,11 @@ class PersonalColumns:
             emails=tuple(name for name, kind in personal if kind == "email"),
             customer_numbers=tuple(
                 c.name for c in endpoint.columns if c.name == CUSTOMER_NUMBER_COLUMN
+            ),
+            segments=tuple(
+                (c.name, *c.segments)
+                for c in endpoint.columns
+                if getattr(c, "segments", None) is not None and not c.personal
             ),
         )
 
@@ -86,11 +95,13 @@ class DayPrivacy:
         key: PiiKey | None,
         columns: PersonalColumns,
         matcher: SuppressionMatcher | None,
+        clear_segments: frozenset[str] = frozenset(),
     ) -> None:
         self.treatment = treatment
         self.key = key
         self.columns = columns
         self.matcher = matcher
+        self.clear_segments = clear_names(clear_segments)  # CG_PII_CLEAR_SEGMENTS
         self.suppressed_rows = 0
 
     @property
@@ -109,10 +120,16 @@ class DayPrivacy:
         if self.treatment == "keep":
             return data
         kinds = dict(self.columns.personal)
+        segments = {name: items for name, *items in self.columns.segments}
         arrays = []
         for field, column in zip(data.schema, data.columns, strict=True):
             if field.name in kinds:
                 column = treat_column(column, kinds[field.name], self.treatment, self.key)
+            elif field.name in segments:
+                name_item, value_item = segments[field.name]
+                column = treat_segments(
+                    column, name_item, value_item, self.treatment, self.key, self.clear_segments
+                )
             elif field.name == EXTRA_FIELDS_COLUMN:
                 column = treat_extras(column, self.treatment, self.key)
             arrays.append(column)
@@ -180,6 +197,7 @@ class LakePrivacy:
             self.keyring.current,
             PersonalColumns.of(endpoint),
             self.suppression.matcher(self.keyring),
+            self.settings.clear_segments,
         )
 
 

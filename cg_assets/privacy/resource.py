@@ -35,6 +35,11 @@ class PrivacyResource(ConfigurableResource):
     retention_days: int | None = Field(
         default=None, description="Default CG_PII_RETENTION_DAYS (unset: for ever)."
     )
+    clear_segments: str | None = Field(
+        default=None,
+        description="Segment names whose values stay clear in hash/drop mode, comma-separated; "
+        "default CG_PII_CLEAR_SEGMENTS.",
+    )
 
     def privacy_settings(self) -> PrivacySettings:
         env = dict(os.environ)
@@ -42,6 +47,8 @@ class PrivacyResource(ConfigurableResource):
             env["CG_PII_MODE"] = self.mode
         if self.retention_days is not None:
             env["CG_PII_RETENTION_DAYS"] = str(self.retention_days)
+        if self.clear_segments is not None:
+            env["CG_PII_CLEAR_SEGMENTS"] = self.clear_segments
         settings = PrivacySettings.from_env(env)
         assert settings.mode in PII_MODES
         return settings

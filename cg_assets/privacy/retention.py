@@ -88,7 +88,13 @@ def retention_pass(
                 if _protected(lake, endpoint.name, day, target):
                     continue  # a sync rewrote it meanwhile
                 # No suppression here: erasures remove their rows themselves.
-                policy = DayPrivacy(treatment, privacy.keyring.current, columns, None)
+                policy = DayPrivacy(
+                    treatment,
+                    privacy.keyring.current,
+                    columns,
+                    None,
+                    privacy.settings.clear_segments,
+                )
                 rewrite_day(lake, endpoint.name, day, policy.apply, policy.footer())
             report.rewritten.setdefault(endpoint.name, []).append(day.isoformat())
             if on_day is not None:

@@ -129,5 +129,22 @@ def kind_of_name(name: str) -> PiiKind:
     return "text" if kind is None else kind
 
 
-def looks_like_email(value: str) -> bool:
+def looks_like_email(value: str, whole: bool = False) -> bool:
+    """Does the text contain (or, with `whole`, is it) an e-mail address?"""
+    if whole:
+        return EMAIL_IN_TEXT.fullmatch(value.strip()) is not None
     return EMAIL_IN_TEXT.search(value) is not None
+
+
+# A phone number: an optional + or 00, then digits with the usual separators. A date or a
+# short code is not one: at least 9 digits, or 7 after a + or 00 (an international number).
+_PHONE = re.compile(r"(\+|00)?\(?\d[\d\s().\-/]*\d")
+
+
+def looks_like_phone(value: str) -> bool:
+    text = value.strip()
+    match = _PHONE.fullmatch(text)
+    if match is None:
+        return False
+    digits = sum(c.isdigit() for c in text)
+    return digits >= 9 or (match.group(1) is not None and digits >= 7)

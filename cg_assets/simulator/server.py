@@ -932,8 +932,8 @@ class _Handler(BaseHTTPRequestHandler):
 def with_personal_extras(part: bytes) -> bytes:
     """A rendered record with fields no endpoint row declares, holding the contact's own
     personal data where a new API version might put it: an unknown key inside a known
-    object, a top-level field, a nested object with a list of objects, free text, plus a
-    field with nothing personal in it."""
+    object, a top-level field, a nested object with a list of objects, free text, two
+    segment values (properties), plus a field with nothing personal in it."""
     record = loads(part)
     contact = record.get("contact") or {}
     first, last = contact.get("first_name"), contact.get("last_name")
@@ -946,4 +946,10 @@ def with_personal_extras(part: bytes) -> bytes:
     }
     record["notes"] = f"Prefers e-mail: {email}"
     record["survey_meta"] = {"channel": "email", "wave": 2}
+    if isinstance(record.get("properties"), list):  # segment values can hold them too
+        record["properties"] = [
+            *record["properties"],
+            {"field": "Contact E-mail", "reference": email},
+            {"field": "Callback Number", "reference": phone},
+        ]
     return dumps(record)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -72,14 +73,19 @@ def test_a_dead_writers_staging_files_are_cleared_by_the_next_holder_of_the_day(
     lake = ParquetLake(str(tmp_path))
     other_day = DAY + dt.timedelta(days=1)
     dead = lake.day_writer("non_responses", DAY, DECODER.schema)
-    dead.write(batch(1))  # never committed nor aborted: the process "died"
+    dead.write(batch(1))  # never committed nor aborted: the process "died"...
+    os.close(dead._owned)  # ...and the kernel dropped its lock on the staging file
+    stalled = lake.day_writer("non_responses", DAY, DECODER.schema)
+    stalled.write(batch(3))  # alive (its lease taken over while it stalled): keeps its file
     live = lake.day_writer("non_responses", other_day, DECODER.schema)
     live.write(batch(2))  # another day's writer, still going
-    assert len(list(tmp_path.rglob("*.tmp"))) == 2
+    assert len(list(tmp_path.rglob("*.tmp"))) == 3
     with lake.day_lock("non_responses", DAY, "run-test"):
         pass
-    assert [p.name.split(".")[0] for p in tmp_path.rglob("*.tmp")] == [other_day.isoformat()]
+    left = sorted(p.name for p in tmp_path.rglob("*.tmp"))
+    assert left == sorted(Path(w._staged).name for w in (stalled, live))
     live.abort()
+    stalled.abort()
 
 
 def test_large_days_are_split_into_row_groups(tmp_path: Path, monkeypatch):

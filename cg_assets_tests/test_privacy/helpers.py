@@ -72,12 +72,14 @@ def erase_job_result(
     identifiers_file: Path,
     endpoints: Sequence[Endpoint] = (NON_RESPONSES,),
     raise_on_error: bool = True,
+    dry_run: bool = False,
 ) -> Any:
     job = build_erasure_job(tuple(endpoints))
+    config: dict[str, Any] = {"identifiers_file": str(identifiers_file)}
+    if dry_run:
+        config["dry_run"] = True
     return job.execute_in_process(
-        run_config={
-            "ops": {"erase_contacts": {"config": {"identifiers_file": str(identifiers_file)}}}
-        },
+        run_config={"ops": {"erase_contacts": {"config": config}}},
         instance=instance,
         resources=resources,
         raise_on_error=raise_on_error,

@@ -62,6 +62,13 @@ def run_script(env: dict[str, str]) -> subprocess.CompletedProcess:
         ({"CG_CLIENT_ID": "some-id"}, "CG_CLIENT_ID is set but CG_CLIENT_SECRET is not"),
         ({"CG_CLIENT_SECRET": "some-secret"}, "CG_CLIENT_SECRET is set but CG_CLIENT_ID is not"),
         ({"CG_CLIENT_ID": "id", "CG_CLIENT_SECRET": "secret"}, "CG_REGION is not set"),
+        # Settings that used to be accepted and then mislead (issue 22), in the demo too.
+        ({"CG_EXTRA_PARAMS": "period[field]=date_order"}, "CG_EXTRA_PARAMS sets 'period[field]'"),
+        ({"CG_LAKE_ROOT": " /tmp/cg-lake"}, "CG_LAKE_ROOT contains white space"),
+        ({"CG_LAKE_ROOT": "~/cg-lake"}, "CG_LAKE_ROOT='~/cg-lake' contains `~`"),
+        ({"CG_HTTP_TIMEOUT": "inf"}, "CG_HTTP_TIMEOUT='inf' is invalid"),
+        ({"CG_MAX_REQUESTS_PER_SECOND": "1e-300"}, "CG_MAX_REQUESTS_PER_SECOND='1e-300'"),
+        ({"CG_PII_CLEAR_SEGMENTS": "Country,,Division"}, "CG_PII_CLEAR_SEGMENTS"),
     ],
 )
 def test_a_bad_setting_stops_make_run_before_anything_starts(tmp_path, env, named):

@@ -284,3 +284,101 @@ def test_a_local_root_is_unchanged(tmp_path):
     write_day(lake, day_table(*SMALL))
     path = tmp_path / "lake" / "customergauge" / TABLE / f"date={DAY.isoformat()}" / "data.parquet"
     assert pq.read_table(path).num_rows == SMALL[1]
+
+
+# -- the fenced publish -------------------------------------------------------------------
+
+
+def _process_state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
+
+
+@pytest.mark.stack
+def test_a_writer_stalled_inside_its_upload_past_its_lease_publishes_nothing(s3):
+    """Writer A freezes (every thread) inside its upload and its lease runs out; B takes the
+    day over, keeps A's staging file (A is alive), publishes. When A's upload lands it is
+    refused: the day stays B's, A's run fails with LeaseLostError."""
+    lake = ParquetLake(s3.root)
+    write_day(lake, day_table(*SMALL))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "cg_assets_tests.test_scale_out.s3_child", "stall", s3.root],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        assert line.startswith("stalled "), line
+        staged = line.split(" ", 1)[1].strip()
+        deadline = time.monotonic() + 30
+        while _process_state(child.pid) != "T":
+            assert time.monotonic() < deadline, "the writer never stopped"
+            time.sleep(0.05)
+        assert os.path.exists(staged)
+        deadline = time.monotonic() + 30
+        while True:  # A's lease (3 s) runs out: nobody renews it while A is frozen
+            try:
+                lease = lake.day_lock(TABLE, DAY, "run B")
+                lease.__enter__()
+                break
+            except DayLockBusyError:
+                assert time.monotonic() < deadline, "the stalled writer's lease never expired"
+                time.sleep(0.2)
+        try:
+            assert os.path.exists(staged), "the takeover deleted a live writer's staging file"
+            with lake.day_writer(TABLE, DAY, SCHEMA) as writer:
+                writer.write(day_table(1, 1011))
+                writer.commit({"cg_assets.cursor": "3011"})
+        finally:
+            lease.__exit__(None, None, None)
+        newer = s3.get(DAY_KEY)
+    finally:
+        child.send_signal(signal.SIGCONT)
+        out, _ = child.communicate(timeout=120)
+    assert child.returncode == 3, out
+    assert "refused" in out and "nothing was published" in out
+    assert s3.get(DAY_KEY) == newer and lake.read_day(TABLE, DAY).num_rows == 1011
+    footer = pq.read_metadata(lake.fs.open_input_file(lake.day_path(TABLE, DAY))).metadata
+    assert footer[b"cg_assets.cursor"] == b"3011"  # the stored cursor did not go backwards
+    assert s3.keys() == [DAY_KEY] and not os.path.exists(staged)
+
+
+def test_a_publish_over_a_version_it_did_not_see_is_refused(s3):
+    """The other order: a stalled writer's upload lands after B took the lease but before
+    B publishes. B's publish is then refused (and B's run fails: a later run syncs the day
+    again), rather than silently replacing a version B never read."""
+    lake = ParquetLake(s3.root)
+    write_day(lake, day_table(*SMALL))
+    with lake.day_lock(TABLE, DAY, "run B"):
+        late = ParquetLake(s3.root)  # no lease: lands whatever the version
+        write_day(late, day_table(1, 1000))
+        landed = s3.get(DAY_KEY)
+        with pytest.raises(LeaseLostError, match="nothing was published"):
+            with lake.day_writer(TABLE, DAY, SCHEMA) as writer:
+                writer.write(day_table(1, 1011))
+                writer.commit({"cg_assets.cursor": "3011"})
+    assert s3.get(DAY_KEY) == landed
+
+
+def test_a_holder_publishes_twice_over_its_own_versions_and_a_first_day_is_if_none_match(s3):
+    lake = ParquetLake(s3.root)
+    with lake.day_lock(TABLE, DAY, "run A"):
+        assert lake._leases[(TABLE, DAY)].day_version is None  # no day yet
+        write_day(lake, day_table(*SMALL))
+        write_day(lake, day_table(1, 70))  # over the version it published itself
+        assert (
+            lake._leases[(TABLE, DAY)].day_version
+            == s3.client.head_object(Bucket=s3.name, Key=DAY_KEY)["ETag"]
+        )
+    assert lake.read_day(TABLE, DAY).num_rows == 70
+    # A day that appeared meanwhile is not overwritten by a holder that saw none.
+    s3.client.delete_object(Bucket=s3.name, Key=DAY_KEY)
+    with lake.day_lock(TABLE, DAY, "run A"):
+        write_day(ParquetLake(s3.root), day_table(1, 5))
+        with pytest.raises(LeaseLostError):
+            write_day(lake, day_table(*SMALL))
+    assert lake.read_day(TABLE, DAY).num_rows == 5
