@@ -14,7 +14,13 @@ date fields that is the day the invitation was sent, in both tables):
 - `responded`: records in responses; `non_responses`: records in non-responses;
 - `response_rate`: responded / sent (null when nothing was sent);
 - `failed`, `opened`, `clicked`: unanswered invitations (non-responses) that failed or
-  bounced, were opened, were clicked, by their status and dates.
+  bounced, were opened, were clicked, by their status and dates;
+- `promoters`, `passives`, `detractors`: responses whose `nps` is 9-10, 7-8, 0-6;
+- `nps`: the Net Promoter Score, % promoters - % detractors of the responses that gave
+  a score (-100 to 100; null when none did).
+
+A send day changes for as long as it is open for answers (CG_ANSWER_WINDOW_DAYS): every
+revisit that records the day again recomputes its row.
 """
 
 # No `from __future__ import annotations`: Dagster reads the asset function's annotations.
@@ -55,6 +61,10 @@ FUNNEL_SCHEMA = pa.schema(
         pa.field("failed", _COUNT, nullable=False),
         pa.field("opened", _COUNT, nullable=False),
         pa.field("clicked", _COUNT, nullable=False),
+        pa.field("promoters", _COUNT, nullable=False),
+        pa.field("passives", _COUNT, nullable=False),
+        pa.field("detractors", _COUNT, nullable=False),
+        pa.field("nps", pa.float64()),
         pa.field("computed_at", pa.timestamp("us", tz="UTC"), nullable=False),
     ]
 )
@@ -68,6 +78,23 @@ FUNNEL_CONDITION = (
 ).with_label("recompute when either table's day changes")
 
 _FUNNEL_DTYPES = pl.DataFrame(FUNNEL_SCHEMA.empty_table()).schema
+
+
+def nps_category(score: pl.Expr) -> pl.Expr:
+    """promoter (9-10), passive (7-8), detractor (0-6), or null for no or a bad score."""
+    return (
+        pl.when(score.is_between(wire.PROMOTER_MIN, 10))
+        .then(pl.lit("promoter"))
+        .when(score.is_between(wire.PASSIVE_MIN, wire.PROMOTER_MIN - 1))
+        .then(pl.lit("passive"))
+        .when(score.is_between(0, wire.PASSIVE_MIN - 1))
+        .then(pl.lit("detractor"))
+    )
+
+
+def nps_score(promoters: pl.Expr, passives: pl.Expr, detractors: pl.Expr) -> pl.Expr:
+    scored = promoters + passives + detractors
+    return pl.when(scored > 0).then(100.0 * (promoters - detractors) / scored)
 
 
 def funnel_of(non_responses: pl.LazyFrame, responses: pl.LazyFrame) -> pl.DataFrame:
@@ -85,12 +112,24 @@ def funnel_of(non_responses: pl.LazyFrame, responses: pl.LazyFrame) -> pl.DataFr
         .sum()
         .alias("clicked"),
     )
-    answered = responses.select(pl.len().alias("responded"))
+    category = nps_category(pl.col(wire.NPS))
+    if wire.NPS not in responses.collect_schema().names():
+        # a file written before nps was typed (schema 1): fetched again whole by its next
+        # sync; until then its scores are unknown
+        responses = responses.with_columns(pl.lit(None, pl.Int64).alias(wire.NPS))
+    answered = responses.select(
+        pl.len().alias("responded"),
+        # Int64, not polars' unsigned sums: NPS subtracts them
+        (category == "promoter").fill_null(False).sum().cast(pl.Int64).alias("promoters"),
+        (category == "passive").fill_null(False).sum().cast(pl.Int64).alias("passives"),
+        (category == "detractor").fill_null(False).sum().cast(pl.Int64).alias("detractors"),
+    )
     row = (
         pl.concat([unanswered, answered], how="horizontal")
         .with_columns(sent=pl.col("non_responses") + pl.col("responded"))
         .with_columns(
             response_rate=pl.when(pl.col("sent") > 0).then(pl.col("responded") / pl.col("sent")),
+            nps=nps_score(pl.col("promoters"), pl.col("passives"), pl.col("detractors")),
             computed_at=pl.lit(dt.datetime.now(dt.timezone.utc)),
         )
         .collect()
@@ -121,7 +160,8 @@ def build_funnel_asset(settings: LoadSettings) -> AssetsDefinition:
     ) -> pl.DataFrame:
         row = funnel_of(non_responses, responses)
         context.log.info(
-            f"{context.partition_key}: sent {row['sent'][0]}, responded {row['responded'][0]}"
+            f"{context.partition_key}: sent {row['sent'][0]}, responded {row['responded'][0]}, "
+            f"NPS {row['nps'][0]}"
         )
         return row
 

@@ -7,6 +7,7 @@ import datetime as dt
 
 import polars as pl
 import pyarrow.parquet as pq
+import pytest
 from dagster import (
     AssetIn,
     AssetKey,
@@ -20,7 +21,7 @@ from dagster import (
 
 from cg_assets.customergauge.endpoints import NON_RESPONSES, RESPONSES
 from cg_assets.defs.assets import build_sync_asset
-from cg_assets.defs.funnel import FUNNEL_KEY, FUNNEL_SCHEMA, build_funnel_asset
+from cg_assets.defs.funnel import FUNNEL_KEY, FUNNEL_SCHEMA, build_funnel_asset, nps_category
 from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY, LakeFrameIOManager, scan_days
 from cg_assets.defs.partitions import daily_partitions
 from cg_assets.lake.parquet_lake import ParquetLake
@@ -80,6 +81,28 @@ def test_the_funnel_counts_both_tables_of_its_day(instance, resources, control, 
     truth = truth_rows(control, DAY).values()
     assert row["opened"] == sum(1 for r in truth if r["date_opened"] is not None)
     assert row["clicked"] == sum(1 for r in truth if r["date_clicked"] is not None)
+    # NPS from the simulator's own answers: % promoters (9-10) - % detractors (0-6)
+    scores = [r["nps"] for r in control.truth("date_sent", DAY, DAY, "responses")]
+    promoters = sum(1 for n in scores if n >= 9)
+    detractors = sum(1 for n in scores if n <= 6)
+    assert (row["promoters"], row["detractors"]) == (promoters, detractors)
+    assert row["passives"] == len(scores) - promoters - detractors
+    assert row["nps"] == pytest.approx(100 * (promoters - detractors) / len(scores))
+
+
+def test_nps_categories_at_their_edges():
+    scores = pl.DataFrame({"nps": [0, 6, 7, 8, 9, 10, None, 11, -1]})
+    assert scores.select(nps_category(pl.col("nps"))).to_series().to_list() == [
+        "detractor",
+        "detractor",
+        "passive",
+        "passive",
+        "promoter",
+        "promoter",
+        None,
+        None,
+        None,
+    ]
 
 
 def test_a_day_that_was_never_synced_gives_a_funnel_of_zeros(instance, resources, lake_root):

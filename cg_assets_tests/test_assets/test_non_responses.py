@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import AssetRecordsFilter, DagsterInstance, materialize
 
+from cg_assets import clock
 from cg_assets.customergauge.endpoints import NON_RESPONSES
 from cg_assets.defs.assets import asset_key_for, build_sync_asset
 from cg_assets.defs.checks import RECORDS_IN_DAY
@@ -28,7 +29,10 @@ DAY = dt.date(2026, 10, 2)
 # Days of the fixed test range are weeks old; a lag of a year keeps them "young" so that
 # runs catch up from the cursor, and a lag of 0 makes them due for settling.
 YOUNG = LoadSettings(start_date=SIM_START, settle_after_hours=8784)
-OLD = LoadSettings(start_date=SIM_START, settle_after_hours=0)
+# Past the settle lag, still inside the answer window (the test days are weeks old).
+OLD = LoadSettings(start_date=SIM_START, settle_after_hours=0, answer_window_days=366)
+# Past the answer window too: the next sync closes the day.
+CLOSING = LoadSettings(start_date=SIM_START, settle_after_hours=0, answer_window_days=0)
 
 
 def run(
@@ -164,6 +168,52 @@ def test_settle_replaces_the_day_with_the_new_truth(
         .to_pylist()
     )
     assert not keys & set(responded)
+
+
+def test_a_settled_day_is_revisited_whole_while_open_then_closed_and_left_alone(
+    instance, resources, control: SimulatorControl, lake_root, monkeypatch
+):
+    """After the settle, an answer or a bounce to an old invitation still reaches the day:
+    it is fetched whole again once its last whole fetch is 20 h old, and after the answer
+    window one last time, final."""
+    now = dt.datetime.now(dt.timezone.utc)
+    monkeypatch.setattr(clock, "utc_now", lambda: now)
+    run(instance, resources, OLD)
+    md = latest_metadata(instance, DAY)
+    assert (md["mode"], md["stage"], md["closed"]) == ("settle", "settled", False)
+    assert dt.datetime.fromisoformat(md["whole_fetch_at"]) == now.replace(microsecond=0)
+
+    keys = sorted(truth_rows(control, DAY))
+    answered = control.respond_records(keys[:3])
+    bounced = control.fail_records(keys[3:5])
+    now += dt.timedelta(hours=19)
+    run(instance, resources, OLD)
+    assert latest_metadata(instance, DAY) == md  # fetched whole 19 h ago: skipped
+    assert set(answered) <= {
+        r["number_customergauge"] for r in pq.read_table(day_file(lake_root, DAY)).to_pylist()
+    }
+    now += dt.timedelta(hours=1, minutes=1)
+    run(instance, resources, OLD)
+    md = latest_metadata(instance, DAY)
+    assert (md["mode"], md["fetch"], md["stage"]) == ("revisit", "full", "settled")
+    assert md["rows_removed"] == 3 and md["status_changed"] == 2 and len(bounced) == 2
+    assert md["longest_revisit_gap_hours"] == pytest.approx(20.02, abs=0.01)
+    assert_day_equals_truth(lake_root, control, DAY)
+
+    now += dt.timedelta(minutes=5)
+    control.respond_records(keys[5:6])
+    run(instance, resources, CLOSING)
+    md = latest_metadata(instance, DAY)
+    assert (md["mode"], md["stage"], md["closed"]) == ("close", "closed", True)
+    assert_day_equals_truth(lake_root, control, DAY)
+    control.respond_records(keys[6:7])  # later than the window: the day is final
+    control.reset_stats()
+    now += dt.timedelta(days=3)
+    run(instance, resources, CLOSING)
+    assert control.stats()["api_requests"] == 0
+    assert keys[6] in {
+        r["number_customergauge"] for r in pq.read_table(day_file(lake_root, DAY)).to_pylist()
+    }
 
 
 def test_full_refresh_of_a_young_day_is_not_settled(instance, resources, control, lake_root):

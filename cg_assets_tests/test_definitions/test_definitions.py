@@ -39,6 +39,7 @@ EXPECTED: dict[str, Any] = {
             "records_in_day",
             "schema_matches",
             "every_day_settled",
+            "answer_window_kept",
             "pii_retention",
         )
     },
