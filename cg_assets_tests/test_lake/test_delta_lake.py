@@ -301,3 +301,39 @@ def test_a_parquet_lake_is_not_read_as_delta_before_it_is_converted(
     assert run(instance, resources).success  # the default format: a Parquet lake
     with pytest.raises(SettingsError, match="convert_to_delta"):
         DeltaLake(str(lake_root)).day_state(TABLE, DAY)
+
+
+def test_converting_a_parquet_lake_keeps_rows_cursors_and_settled_flags(
+    instance, resources, delta_resources, control, lake_root, capsys
+):
+    from cg_assets.lake import convert_to_delta
+
+    assert run(instance, resources, days=(SIM_START, SIM_END)).success  # a Parquet lake
+    assert run(instance, resources, OLD).success  # DAY settled
+    parquet_lake = ParquetLake(str(lake_root))
+    before = {d: parquet_lake.day_state(TABLE, d) for d in ALL_DAYS}
+
+    assert convert_to_delta.main(["--root", str(lake_root)]) == 0
+    assert f"{TABLE}: {len(ALL_DAYS)} days" in capsys.readouterr().out
+    assert convert_to_delta.main(["--root", str(lake_root)]) == 0  # twice is harmless
+    assert "already a Delta table" in capsys.readouterr().out
+
+    lake = DeltaLake(str(lake_root))
+    for day in ALL_DAYS:
+        assert_rows_equal_truth(delta_rows(lake_root, day), control, day)
+        after = lake.day_state(TABLE, day)
+        assert after is not None and before[day] is not None
+        assert (after.cursor, after.settled, after.rows) == (
+            before[day].cursor,
+            before[day].settled,
+            before[day].rows,
+        )
+    assert lake.day_state(TABLE, DAY).settled
+
+    control.reset_stats()
+    assert run(instance, delta_resources, days=(SIM_START, SIM_END)).success
+    # Nothing new: one request per day caught up from its cursor, none for the settled day.
+    assert control.stats()["api_requests"] == len(ALL_DAYS) - 1
+    for day in ALL_DAYS:
+        if day != DAY:
+            assert latest_metadata(instance, day)["fetch"] == "incremental"
