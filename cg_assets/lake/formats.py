@@ -21,3 +21,12 @@ def open_lake(root: str, table_format: str | None = None) -> ParquetLake:
 
 def is_delta(lake: ParquetLake) -> bool:
     return getattr(lake, "table_format", "parquet") == "delta"
+
+
+def vacuum(lake: ParquetLake, table: str) -> list[str]:
+    """Delete the table's files that no version references any more (Delta: the files an
+    erasure or a retention pass replaced, so the old values are gone from the table's
+    history too); nothing to do for a Parquet lake, whose replaced files are gone already."""
+    if not is_delta(lake):
+        return []
+    return lake.vacuum(table)  # type: ignore[attr-defined]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
+from cg_assets.lake import formats as lake_formats
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.privacy import store
 from cg_assets.privacy.hashing import Keyring
@@ -206,6 +207,9 @@ def erase(
             report.rows_removed.setdefault(endpoint.name, {})[day.isoformat()] = removed
             if on_day is not None:
                 on_day(endpoint.name, day, removed)
+        if report.rows_removed.get(endpoint.name):
+            # A Delta table keeps the replaced files for older versions: delete them now.
+            lake_formats.vacuum(lake, endpoint.name)
     report.contacts_only_under_previous_keys = suppression.subjects_only_under_previous_keys(
         keyring
     )
