@@ -133,6 +133,8 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
             return view
 
         CustomerGaugeClient.stream = stream_with_its_own_gate  # type: ignore[method-assign]
+    if args.table_format == "delta":
+        import cg_assets.lake.delta_lake  # noqa: F401 (imports are not timed: deltalake's too)
     profile = cProfile.Profile() if args.profile else None
     started = time.perf_counter()
     if profile:

@@ -107,6 +107,7 @@ class DeltaLake(ParquetLake):
         self._guard = threading.RLock()
         self._tables: dict[str, DeltaTable] = {}
         self._index: dict[str, tuple[int, dict[dt.date, list[DayFile]]]] = {}
+        self._thread_tables = threading.local()  # each committing thread's own tables
 
     # -- the table and its snapshot -------------------------------------------------
 
@@ -252,8 +253,8 @@ class DeltaLake(ParquetLake):
             custom_metadata={**metadata, KV_COMMIT_DAY: iso}, max_commit_retries=COMMIT_ATTEMPTS
         )
         for attempt in range(COMMIT_ATTEMPTS):
-            # A table of its own for each commit: threads committing different days race in
-            # the log (delta-rs retries), not on a shared object.
+            # A table of each thread's own: threads committing different days race in the
+            # log (delta-rs retries), not on a shared object.
             delta = self._writable_table(table, table_schema)
             try:
                 delta.create_write_transaction(
@@ -276,6 +277,18 @@ class DeltaLake(ParquetLake):
         return delta.version()
 
     def _writable_table(self, table: str, table_schema: pa.Schema) -> DeltaTable:
+        """This thread's own copy of the table, brought up to the latest version: the
+        overwrite's removes come from it, so it must include every earlier commit of the day
+        (the day's lock is held: no later one can come)."""
+        mine: dict[str, DeltaTable] = self._thread_tables.__dict__.setdefault("tables", {})
+        cached = mine.get(table)
+        if cached is not None:
+            cached.update_incremental()
+            return cached
+        mine[table] = self._load_or_create(table, table_schema)
+        return mine[table]
+
+    def _load_or_create(self, table: str, table_schema: pa.Schema) -> DeltaTable:
         uri = self.table_uri(table)
         try:
             return DeltaTable(uri, storage_options=self.storage_options)
