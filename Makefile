@@ -43,6 +43,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/delta_vs_parquet.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -110,7 +110,7 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     from cg_assets.customergauge.client import CustomerGaugeClient
     from cg_assets.customergauge.endpoints import NON_RESPONSES
     from cg_assets.day_runner import run_days
-    from cg_assets.lake.parquet_lake import ParquetLake
+    from cg_assets.lake.formats import open_lake
     from cg_assets.settings import ClientSettings, LoadSettings
     from cg_assets.sync import DayResult, StoredState, SyncOptions, plan_day, sync_day
 
@@ -133,6 +133,8 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
             return view
 
         CustomerGaugeClient.stream = stream_with_its_own_gate  # type: ignore[method-assign]
+    if args.table_format == "delta":
+        import cg_assets.lake.delta_lake  # noqa: F401 (imports are not timed: deltalake's too)
     profile = cProfile.Profile() if args.profile else None
     started = time.perf_counter()
     if profile:
@@ -144,7 +146,7 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
         CLIENT_ID,
         CLIENT_SECRET,
     )
-    lake = ParquetLake(args.out)
+    lake = open_lake(args.out, args.table_format)
     lake.ensure_writable()
     rows = 0
     modes: dict[str, int] = {}
@@ -373,6 +375,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--concurrency", type=int, default=1, help="ours: days synced at once (CG_CONCURRENCY)"
+    )
+    parser.add_argument(
+        "--table-format", default="parquet", help="ours: parquet or delta (CG_TABLE_FORMAT)"
     )
     parser.add_argument(
         "--own-gates",

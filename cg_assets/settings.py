@@ -418,6 +418,16 @@ def lake_root_from_env(env: Mapping[str, str] | None = None) -> str:
     return parse_path("CG_LAKE_ROOT", value)
 
 
+TABLE_FORMATS = ("parquet", "delta")
+
+
+def table_format_from_env(env: Mapping[str, str] | None = None) -> str:
+    """CG_TABLE_FORMAT, read when a run starts: one Parquet file per day (parquet), or a
+    Delta table per endpoint, one commit per day (delta; docs/delta.md)."""
+    env = os.environ if env is None else env
+    return _parse(env, "CG_TABLE_FORMAT", "parquet", _choice(*TABLE_FORMATS), "parquet or delta")
+
+
 # --- personal data (run time; the key itself comes through dagster.EnvVar) -------------
 
 PII_MODES = ("keep", "hash", "drop")

@@ -30,6 +30,7 @@ from pydantic import Field
 from cg_assets.customergauge.endpoints import ENDPOINTS
 from cg_assets.lake import parquet_lake as lake_files
 from cg_assets.lake.columns import SCHEMA_VERSION
+from cg_assets.lake.formats import is_delta, open_lake
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.settings import lake_root_from_env
 
@@ -51,6 +52,10 @@ def scan_days(lake: ParquetLake, table: str, days: list[dt.date]) -> pl.LazyFram
     """The table's files of these days as one lazy scan with a `date` column."""
     frames = []
     schema = declared_schema(table)
+    if is_delta(lake):
+        from cg_assets.lake.delta_scan import scan_delta_days
+
+        return scan_delta_days(lake, table, days, schema)
     for day in days:
         path = lake.day_path(table, day)
         if lake.fs.get_file_info(path).type != pafs.FileType.File:
@@ -82,7 +87,7 @@ class LakeFrameIOManager(ConfigurableIOManager):
     root: str | None = Field(default=None, description="Default CG_LAKE_ROOT, else data/lake.")
 
     def _lake(self) -> ParquetLake:
-        return ParquetLake(self.root or lake_root_from_env())
+        return open_lake(self.root or lake_root_from_env())
 
     def load_input(self, context: InputContext) -> pl.LazyFrame:
         lake = self._lake()

@@ -9,6 +9,7 @@ from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
 from cg_assets.customergauge.resource import CustomerGaugeResource
+from cg_assets.lake.formats import open_lake
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.privacy.policy import LakePrivacy
 from cg_assets.privacy.resource import PrivacyResource, secret_from_env
@@ -21,6 +22,9 @@ class LakeResource(ConfigurableResource):
     """Where the Parquet lake lives: a local folder or s3://bucket/prefix."""
 
     root: str | None = Field(default=None, description="CG_LAKE_ROOT; default data/lake.")
+    table_format: str | None = Field(
+        default=None, description="parquet or delta; default CG_TABLE_FORMAT, else parquet."
+    )
     # Everything that writes the lake applies the personal-data policy: it travels with the lake.
     privacy: PrivacyResource | None = Field(
         default=None, description="Personal data policy; default from CG_PII_* (no key)."
@@ -30,7 +34,7 @@ class LakeResource(ConfigurableResource):
         return self.root or lake_root_from_env()
 
     def get_lake(self) -> ParquetLake:
-        lake = ParquetLake(self.root_path())
+        lake = open_lake(self.root_path(), self.table_format)
         lake.ensure_writable()
         return lake
 

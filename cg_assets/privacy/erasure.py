@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cg_assets.lake import formats as lake_formats
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.privacy import store
 from cg_assets.privacy.hashing import Keyring, is_hashed
@@ -261,6 +262,9 @@ def erase(
             report.rows_removed.setdefault(endpoint.name, {})[day.isoformat()] = found.rows
             if on_day is not None and not dry_run:
                 on_day(endpoint.name, day, found.rows)
+        if report.rows_removed.get(endpoint.name) and not dry_run:
+            # A Delta table keeps the replaced files for older versions: delete them now.
+            lake_formats.vacuum(lake, endpoint.name)
     for kind in KINDS:
         of_kind = [i for i, identifier in enumerate(identifiers) if identifier.kind == kind]
         matched = sum(1 for i in of_kind if i in total.identifiers)

@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from cg_assets.lake import formats as lake_formats
 from cg_assets.lake.locks import DayLockBusyError
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.privacy import store
@@ -99,6 +100,9 @@ def retention_pass(
             report.rewritten.setdefault(endpoint.name, []).append(day.isoformat())
             if on_day is not None:
                 on_day(endpoint.name, day, target)
+        if report.rewritten.get(endpoint.name):
+            # A Delta table keeps the replaced files for older versions: delete them now.
+            lake_formats.vacuum(lake, endpoint.name)
     return report
 
 
