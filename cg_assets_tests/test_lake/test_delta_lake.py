@@ -33,7 +33,7 @@ KEY = asset_key_for(NON_RESPONSES)
 TABLE = NON_RESPONSES.name
 DAY = dt.date(2026, 10, 2)
 YOUNG = LoadSettings(start_date=SIM_START, settle_after_hours=8784)
-OLD = LoadSettings(start_date=SIM_START, settle_after_hours=0)
+OLD = LoadSettings(start_date=SIM_START, settle_after_hours=0, answer_window_days=366)
 ALL_DAYS = [SIM_START + dt.timedelta(days=i) for i in range((SIM_END - SIM_START).days + 1)]
 
 

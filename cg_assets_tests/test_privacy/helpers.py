@@ -27,7 +27,7 @@ from cg_assets_tests.conftest import SIM_START
 KEY_A = "test-key-A-5f0c2e9b7d4a1c3e8b6f0a2d4c6e8a0b2d4f6a8c0e2b4d6f"
 KEY_B = "test-key-B-9e1d3c5b7a9f1e3d5c7b9a1f3e5d7c9b1a3f5e7d9c1b3a5f"
 YOUNG = LoadSettings(start_date=SIM_START, settle_after_hours=8784)
-OLD = LoadSettings(start_date=SIM_START, settle_after_hours=0)
+OLD = LoadSettings(start_date=SIM_START, settle_after_hours=0, answer_window_days=366)
 
 
 def op_name(endpoint: Endpoint) -> str:

@@ -106,7 +106,11 @@ def main() -> int:
     assets = {
         settle: build_sync_asset(
             NON_RESPONSES,
-            LoadSettings(start_date=START_DATE, settle_after_hours=0 if settle else 8784),
+            LoadSettings(
+                start_date=START_DATE,
+                settle_after_hours=0 if settle else 8784,
+                answer_window_days=366,
+            ),
         )
         for settle in (False, True)
     }

@@ -35,7 +35,7 @@ from cg_assets_tests.test_reliability.helpers import (
 
 DAY = SIM_START + dt.timedelta(days=1)
 YOUNG = LoadSettings(start_date=SIM_START, settle_after_hours=8784)
-OLD = LoadSettings(start_date=SIM_START, settle_after_hours=0)
+OLD = LoadSettings(start_date=SIM_START, settle_after_hours=0, answer_window_days=366)
 PASS = {"kind": "slow", "seconds": 0}
 MAX_RETRIES = 4  # make_resource's default
 

@@ -26,7 +26,7 @@ from cg_assets_tests.truth import day_file
 DAYS = days_between(SIM_START, SIM_START + dt.timedelta(days=2))
 DAMAGED = DAYS[1]
 YOUNG = LoadSettings(start_date=SIM_START, settle_after_hours=8784)
-OLD = LoadSettings(start_date=SIM_START, settle_after_hours=0)
+OLD = LoadSettings(start_date=SIM_START, settle_after_hours=0, answer_window_days=366)
 
 DAMAGE = {
     "truncated": lambda data: data[: len(data) // 2],

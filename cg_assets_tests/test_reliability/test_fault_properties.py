@@ -52,7 +52,7 @@ from cg_assets_tests.test_reliability.helpers import (
 FIRST = dt.date(2026, 10, 1)
 DAYS = days_between(FIRST, FIRST + dt.timedelta(days=2))
 YOUNG = LoadSettings(start_date=FIRST, settle_after_hours=8784)  # runs catch up
-OLD = LoadSettings(start_date=FIRST, settle_after_hours=0)  # runs settle
+OLD = LoadSettings(start_date=FIRST, settle_after_hours=0, answer_window_days=366)  # runs settle
 
 MAX_RETRIES = 4
 BURST = 2  # consecutive failures one request may meet in a "transient" schedule

@@ -36,7 +36,7 @@ WRONG_SECRET = "cgsecret-not-the-right-one-5e5e5e5e"
 FIRST = dt.date(2026, 10, 1)
 LAST = FIRST + dt.timedelta(days=2)
 YOUNG = LoadSettings(start_date=FIRST, settle_after_hours=8784)
-OLD = LoadSettings(start_date=FIRST, settle_after_hours=0)
+OLD = LoadSettings(start_date=FIRST, settle_after_hours=0, answer_window_days=366)
 MAX_RETRIES = 1
 
 

@@ -31,7 +31,7 @@ DAYS = [SIM_START + dt.timedelta(days=i) for i in range((SIM_END - SIM_START).da
 # The fixed test days are weeks old: a lag of a year keeps them young (catch-up from the
 # cursor), a lag of 0 makes them due for settling.
 YOUNG = LoadSettings(start_date=SIM_START, settle_after_hours=8784)
-OLD = LoadSettings(start_date=SIM_START, settle_after_hours=0)
+OLD = LoadSettings(start_date=SIM_START, settle_after_hours=0, answer_window_days=366)
 
 
 def run(instance, resources, settings=YOUNG, **kwargs):
