@@ -16,7 +16,14 @@ the sequence of events, not their density).
 - days 12-13: the credentials are revoked;
 - days 15-21: day 14's data breaks the contract (a malformed date) for a week;
 - days 19-26: the daemon is stopped: no ticks at all for 8 days;
-- days 30-32: no new data; ticks go on until every day is past the settle lag.
+- all month: people answer invitations 3 to 9 days old and late bounces turn old
+  invitations into failures, after their day was settled, inside the 10-day answer window
+  (CG_ANSWER_WINDOW_DAYS=10 here); the responses cursor follows the CGID order or the
+  order of answering (the test runs under both);
+- days 30-42: no new data; ticks go on until every day's answer window is over.
+
+At the end every day of both tables is closed and equals the truth, and so does the funnel
+(sent, responded, response rate, NPS).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import zoneinfo
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from dagster import (
     AssetKey,
@@ -45,7 +53,13 @@ from cg_assets.definitions import build_definitions
 from cg_assets.defs import automation
 from cg_assets.defs.assets import build_sync_asset
 from cg_assets.defs.checks import NO_HOLES
-from cg_assets.defs.day_status import day_status, last_settle_due_day, unsettled_days
+from cg_assets.defs.day_status import (
+    day_status,
+    last_close_due_day,
+    last_settle_due_day,
+    unsettled_days,
+)
+from cg_assets.defs.funnel import funnel_of
 from cg_assets.defs.resources import LakeResource
 from cg_assets.defs.schedules import SCHEDULE_NAME
 from cg_assets.defs.sensors import SENSOR_NAME
@@ -54,14 +68,20 @@ from cg_assets.simulator import SimulatorControl, running_simulator
 from cg_assets_tests.conftest import make_resource
 from cg_assets_tests.instances import write_dagster_yaml
 from cg_assets_tests.test_assets.test_cli import materialize_command, start_cli
-from cg_assets_tests.truth import assert_day_equals_truth
+from cg_assets_tests.truth import (
+    assert_day_equals_truth,
+    assert_responses_day_equals_truth,
+    day_file,
+)
 
 TZ = "Europe/Amsterdam"
 ZONE = zoneinfo.ZoneInfo(TZ)
 D0 = dt.date(2026, 10, 10)
 DATA_DAYS = 30
 TICK = dt.timedelta(hours=12)
-END = D0 + dt.timedelta(days=33)  # ticks stop at midnight starting this day
+WINDOW_DAYS = 10
+# ticks stop at midnight starting this day: every day's window is over by then
+END = D0 + dt.timedelta(days=DATA_DAYS + WINDOW_DAYS + 2)
 KEY = AssetKey(["customergauge", "non_responses"])
 KEYS = [AssetKey(["customergauge", endpoint.name]) for endpoint in ENDPOINTS]
 SETTINGS = LoadSettings(
@@ -69,6 +89,7 @@ SETTINGS = LoadSettings(
     timezone=TZ,
     settle_after_hours=48,
     settle_max_per_tick=8,
+    answer_window_days=WINDOW_DAYS,
     automation=True,
 )
 
@@ -106,11 +127,15 @@ class Month:
         self.failures: list[str] = []
         self.hole_reports: list[list[str]] = []
         self.last_hole_check: bool | None = None
+        self.late_answers: list[int] = []
+        self.late_bounces: list[int] = []
+        self.revisit_runs = 0
 
-    def run(self, instance: DagsterInstance, partition: str, tags: dict[str, str]) -> None:
+    def run(self, instance: DagsterInstance, partition: str | None, tags: dict[str, str]) -> None:
+        self.revisit_runs += tags.get(automation.AUTOMATION_TAG) == "revisit"
         result = materialize(
             self.assets,
-            partition_key=partition,
+            partition_key=partition,  # None: a range run (its range is in the tags)
             instance=instance,
             resources=self.resources,
             tags=tags,
@@ -152,8 +177,10 @@ class Month:
             self.run_keys.add(request.run_key)
             self.run(instance, request.partition_key, dict(request.tags))
 
-    def change_the_data(self, today: dt.date, tick_number: int) -> None:
-        """New invitations today; yesterday's turn into responses and failures."""
+    def change_the_data(self, now: dt.datetime, tick_number: int) -> None:
+        """New invitations today; yesterday's turn into responses and failures; and late
+        ones: answers to invitations 3-9 days old, bounces of 4-8 days old ones."""
+        today = now.date()
         if today > day(DATA_DAYS - 1):
             return
         self.control.add_records(today, 2)
@@ -161,6 +188,13 @@ class Month:
         if yesterday >= D0 and tick_number % 2 == 0:
             self.control.respond_records(day=yesterday, count=1)
             self.control.fail_records(day=yesterday, count=1)
+        answered_at = now.replace(tzinfo=None, microsecond=0)
+        late = today - dt.timedelta(days=3 + tick_number % 7)
+        if late >= D0:
+            self.late_answers += self.control.respond_records(day=late, count=1, at=answered_at)
+        bounced = today - dt.timedelta(days=4 + tick_number % 5)
+        if bounced >= D0 and tick_number % 3 == 0:
+            self.late_bounces += self.control.fail_records(day=bounced, count=1)
 
     def killed_backfill(self) -> set[str]:
         """The operator backfills the outage from the CLI; the run is SIGKILLed after two
@@ -198,9 +232,18 @@ class Month:
 
 
 @pytest.mark.lifetime
-def test_thirty_days_of_outages_kills_broken_data_and_a_stopped_daemon(tmp_path, monkeypatch):
+@pytest.mark.parametrize("responses_order", ["cgid", "answer"])
+def test_thirty_days_of_outages_kills_broken_data_late_answers_and_a_stopped_daemon(
+    tmp_path, monkeypatch, responses_order
+):
     with (
-        running_simulator(records=300, start=D0, end=day(DATA_DAYS - 1), seed=30) as simulator,
+        running_simulator(
+            records=300,
+            start=D0,
+            end=day(DATA_DAYS - 1),
+            seed=30,
+            responses_order=responses_order,
+        ) as simulator,
         SimulatorControl(simulator.url) as control,
     ):
         month = Month(simulator, control, tmp_path)
@@ -227,7 +270,7 @@ def test_thirty_days_of_outages_kills_broken_data_and_a_stopped_daemon(tmp_path,
                     revoked=n in REVOKED,
                     broken_days=[BROKEN_DAY.isoformat()] if n in BROKEN else [],
                 )
-                month.change_the_data(today, tick_number)
+                month.change_the_data(local_now, tick_number)
                 if n == BACKFILL_DAY and not killed:
                     killed = month.killed_backfill()
                 if n not in DAEMON_STOPPED:
@@ -242,13 +285,18 @@ def test_thirty_days_of_outages_kills_broken_data_and_a_stopped_daemon(tmp_path,
             now = last_tick.astimezone(dt.timezone.utc)
             last_due = last_settle_due_day(now, SETTINGS)
             assert last_due >= day(DATA_DAYS - 1)
+            assert last_close_due_day(now, SETTINGS) >= day(DATA_DAYS - 1)
 
-            # Every day from the first synced one is the truth, and final.
+            # Every day from the first synced one is the truth, in both tables, and final.
             assert killed and len(killed) >= 2
+            assert len(month.late_answers) > 100 and len(month.late_bounces) > 20
             current = D0
-            while current <= last_due:
+            while current <= day(DATA_DAYS - 1):
                 assert_day_equals_truth(month.lake, control, current)
-                assert day_status(instance, KEYS, current).settled, f"{current} not settled"
+                assert_responses_day_equals_truth(month.lake, control, current)
+                assert_funnel_equals_truth(month.lake, control, current)
+                status = day_status(instance, KEYS, current)
+                assert status.settled and status.closed, f"{current} not closed"
                 current += dt.timedelta(days=1)
             assert unsettled_days(instance, KEYS, SETTINGS, now) == []
             assert month.last_hole_check is True
@@ -258,4 +306,23 @@ def test_thirty_days_of_outages_kills_broken_data_and_a_stopped_daemon(tmp_path,
     assert any(BROKEN_DAY.isoformat() in report for report in month.hole_reports)
     # The outage's holes were listed by the hole check too before they were healed.
     assert any(day(5).isoformat() in report for report in month.hole_reports)
-    print(f"{month.runs} runs over {tick_number} ticks")
+    # Open days were revisited in range runs, not one run per day.
+    assert 0 < month.revisit_runs < 2 * (END - D0).days
+    print(f"{month.runs} runs ({month.revisit_runs} revisits) over {tick_number} ticks")
+
+
+def assert_funnel_equals_truth(lake: Path, control: SimulatorControl, current: dt.date) -> None:
+    """The funnel's row of a day, computed from the lake, against the simulator's truth."""
+    row = funnel_of(
+        pl.scan_parquet(day_file(lake, current, "non_responses")),
+        pl.scan_parquet(day_file(lake, current, "responses")),
+    ).to_dicts()[0]
+    responses = control.truth("date_sent", current, current, "responses")
+    sent = len(responses) + len(control.truth("date_sent", current, current))
+    scores = [r["nps"] for r in responses]
+    promoters = sum(1 for n in scores if n >= 9)
+    detractors = sum(1 for n in scores if n <= 6)
+    assert (row["sent"], row["responded"]) == (sent, len(responses)), current
+    assert row["response_rate"] == pytest.approx(len(responses) / sent), current
+    expected_nps = 100 * (promoters - detractors) / len(scores) if scores else None
+    assert row["nps"] == (pytest.approx(expected_nps) if scores else None), current
