@@ -29,11 +29,12 @@ test: $(STAMP)
 	./scripts/ensure-postgres
 	$(BIN)/pytest -n $(TEST_WORKERS)
 
-## The inner loop: client, lake, sync, privacy, definitions and simulator tests, without
-## the ones that start Dagster, its CLI or the simulator as subprocesses (marker `stack`).
+## The inner loop: client, lake, sync (one day of each mode), privacy, settings and definitions
+## tests, without the ones that start Dagster, its CLI or the simulator as subprocesses
+## (marker `stack`). The rest (assets, sensors, reliability, simulator) runs in `make test`.
 FAST_TESTS := cg_assets_tests/test_client cg_assets_tests/test_lake cg_assets_tests/test_privacy \
-	cg_assets_tests/test_definitions cg_assets_tests/test_settings cg_assets_tests/test_simulator \
-	cg_assets_tests/test_assets cg_assets_tests/test_sensors cg_assets_tests/test_reliability
+	cg_assets_tests/test_definitions cg_assets_tests/test_settings \
+	cg_assets_tests/test_assets/test_non_responses.py
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n $(TEST_WORKERS) -m "not stack and not lifetime and not e2e" $(FAST_TESTS)
@@ -44,6 +45,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/delta_vs_parquet.py
+	$(BIN)/python benchmarks/window_cost.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
