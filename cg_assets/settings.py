@@ -298,6 +298,16 @@ DEFAULT_RETRY_BUDGET_SECONDS = 600.0
 DEFAULT_BACKOFF_SECONDS = 1.0
 DEFAULT_LAKE_ROOT = "data/lake"
 MAX_CONCURRENCY = 16
+# Hardening (docs/hardening.md): deadlines a server cannot stretch, limits read as it reads.
+DEFAULT_HEADERS_DEADLINE_SECONDS = 90.0
+DEFAULT_RESPONSE_DEADLINE_SECONDS = 300.0
+MAX_DEADLINE_SECONDS = 86400.0
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+MAX_BODY_BYTES_RANGE = (64 * 1024, 4 * 1024**3)
+DEFAULT_MAX_JSON_DEPTH = 64
+MAX_JSON_DEPTH_RANGE = (8, 512)  # orjson refuses past 1024; pyarrow crashes some thousands deep
+DEFAULT_MAX_PAGES_PER_DAY = 5000
+MAX_PAGES_PER_DAY_RANGE = (1, 10_000_000)
 
 
 @dataclass(frozen=True)
@@ -315,6 +325,12 @@ class ClientSettings:
     extra_params: tuple[tuple[str, str], ...] = ()
     concurrency: int = 1  # days of one run that sync at the same time
     max_requests_per_second: float | None = None  # over all of them; None: no ceiling
+    # Hardening against a broken or hostile API (docs/hardening.md).
+    headers_deadline_seconds: float = DEFAULT_HEADERS_DEADLINE_SECONDS
+    response_deadline_seconds: float = DEFAULT_RESPONSE_DEADLINE_SECONDS
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
+    max_pages_per_day: int = DEFAULT_MAX_PAGES_PER_DAY
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ClientSettings:
@@ -406,7 +422,63 @@ class ClientSettings:
                 "a number of requests per second from 0.001 to 10000 (leave it unset for no "
                 "ceiling)",
             ),
+            **_hardening_from_env(env),
         )
+
+
+def _seconds_up_to(high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = _positive_float(raw)
+        if value > high:
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _hardening_from_env(env: Mapping[str, str]) -> dict[str, float | int]:
+    """The deadlines and limits of docs/hardening.md (ClientSettings' last fields)."""
+    seconds = f"a number of seconds above 0, at most {MAX_DEADLINE_SECONDS:.0f}"
+    headers = _parse(
+        env,
+        "CG_HTTP_HEADERS_DEADLINE_SECONDS",
+        DEFAULT_HEADERS_DEADLINE_SECONDS,
+        _seconds_up_to(MAX_DEADLINE_SECONDS),
+        seconds,
+    )
+    response = _parse(
+        env,
+        "CG_HTTP_RESPONSE_DEADLINE_SECONDS",
+        DEFAULT_RESPONSE_DEADLINE_SECONDS,
+        _seconds_up_to(MAX_DEADLINE_SECONDS),
+        seconds,
+    )
+    if headers > response:
+        raise SettingsError(
+            f"CG_HTTP_HEADERS_DEADLINE_SECONDS={headers:g} is longer than "
+            f"CG_HTTP_RESPONSE_DEADLINE_SECONDS={response:g}: expected the headers' deadline "
+            "to be at most the whole answer's."
+        )
+
+    def whole(name: str, default: int, bounds: tuple[int, int], unit: str) -> int:
+        low, high = bounds
+        return _parse(
+            env, name, default, _int_in(low, high), f"a whole number of {unit} from {low} to {high}"
+        )
+
+    return {
+        "headers_deadline_seconds": headers,
+        "response_deadline_seconds": response,
+        "max_body_bytes": whole(
+            "CG_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_RANGE, "bytes"
+        ),
+        "max_json_depth": whole(
+            "CG_MAX_JSON_DEPTH", DEFAULT_MAX_JSON_DEPTH, MAX_JSON_DEPTH_RANGE, "levels"
+        ),
+        "max_pages_per_day": whole(
+            "CG_MAX_PAGES_PER_DAY", DEFAULT_MAX_PAGES_PER_DAY, MAX_PAGES_PER_DAY_RANGE, "pages"
+        ),
+    }
 
 
 def lake_root_from_env(env: Mapping[str, str] | None = None) -> str:

@@ -29,13 +29,13 @@ class TokenProvider:
         auth_url: str,
         client_id: str,
         client_secret: str,
-        timeout: tuple[float, float],
+        limits: http.Limits,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._auth_url = auth_url
         self._client_id = client_id
         self._client_secret = client_secret
-        self._timeout = timeout
+        self._limits = limits
         self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -98,7 +98,9 @@ class TokenProvider:
             wire.TOKEN_FORM_CLIENT_ID: self._client_id,
             wire.TOKEN_FORM_CLIENT_SECRET: self._client_secret,
         }
-        response = http.attempt(session, "POST", self._auth_url, self._timeout, data=form)
+        response = http.attempt(
+            session, "POST", self._auth_url, self._limits, "the token request", data=form
+        )
         if response.status_code in (400, 401, 403):
             raise AuthenticationError(
                 f"CustomerGauge rejected the client credentials (HTTP {response.status_code} from "

@@ -21,6 +21,7 @@ from cg_assets.customergauge import http, wire
 from cg_assets.customergauge.auth import TokenProvider
 from cg_assets.customergauge.errors import (
     ApiContractError,
+    ApiLimitError,
     AuthenticationError,
     CustomerGaugeError,
 )
@@ -156,11 +157,11 @@ class CustomerGaugeClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        timeout = (settings.connect_timeout, settings.read_timeout)
+        limits = http.limits_from(settings)
         shared = _Shared(
             settings=settings,
             secret=client_secret,
-            tokens=TokenProvider(settings.auth_url, client_id, client_secret, timeout),
+            tokens=TokenProvider(settings.auth_url, client_id, client_secret, limits),
             gate=RateGate(settings.max_requests_per_second, clock=clock, sleep=sleep),
             totals=ClientStats(),
             sleep=sleep,
@@ -175,7 +176,7 @@ class CustomerGaugeClient:
         self.stats = ClientStats() if own_stats else shared.totals
         self._sinks = (self.stats, shared.totals) if own_stats else (shared.totals,)
         self._session = session
-        self._timeout = (shared.settings.connect_timeout, shared.settings.read_timeout)
+        self._limits = http.limits_from(shared.settings)
         self._retry = RetryPolicy(
             max_retries=shared.settings.max_retries,
             budget_seconds=shared.settings.retry_budget_seconds,
@@ -237,6 +238,14 @@ class CustomerGaugeClient:
             if cursor is not None:
                 params.append((wire.PARAM_CURSOR, str(cursor)))
             what = f"GET {path} page {number} (cursor {cursor if cursor is not None else 'none'})"
+            if number > self.settings.max_pages_per_day:
+                day = f" for {period.start.isoformat()}" if period else ""
+                raise ApiLimitError(
+                    f"{what}: the API has sent {number - 1} pages{day} without the empty page "
+                    f"that ends a day, the limit of {self.settings.max_pages_per_day} pages "
+                    "(CG_MAX_PAGES_PER_DAY); stopping rather than paging for ever.",
+                    setting="CG_MAX_PAGES_PER_DAY",
+                )
             records, count, next_cursor, body = self._get_page(url, params, what, reader)
             # [assumed] integer cursors only grow (records come in primary-key order).
             went_back = (
@@ -308,7 +317,7 @@ class CustomerGaugeClient:
         self._count(requests=1)
         headers = {wire.AUTH_HEADER: f"{wire.AUTH_SCHEME} {token}"}
         response = http.attempt(
-            self._session, "GET", url, self._timeout, params=params, headers=headers
+            self._session, "GET", url, self._limits, what, params=params, headers=headers
         )
         self._count(bytes_=len(response.content))
         if response.status_code == 401:

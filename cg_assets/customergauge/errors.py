@@ -29,3 +29,13 @@ class RetriesExhaustedError(CustomerGaugeError):
 
 class ApiContractError(CustomerGaugeError):
     """A well-formed response broke the contract we rely on (shape, cursor, record fields)."""
+
+
+class ApiLimitError(CustomerGaugeError):
+    """An answer passed one of our limits (body size, nesting depth, pages per day, a key
+    past 64 bits); the message names the limit and its setting. Not retried: a server
+    that sends it once will likely send it again, and each try costs the limit."""
+
+    def __init__(self, message: str, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting

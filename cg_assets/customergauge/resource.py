@@ -54,6 +54,12 @@ class CustomerGaugeResource(ConfigurableResource):
     max_requests_per_second: str | None = _setting(
         "CG_MAX_REQUESTS_PER_SECOND: a ceiling across all day streams, unset for none"
     )
+    # Hardening (docs/hardening.md)
+    http_headers_deadline_seconds: str | None = _setting("CG_HTTP_HEADERS_DEADLINE_SECONDS")
+    http_response_deadline_seconds: str | None = _setting("CG_HTTP_RESPONSE_DEADLINE_SECONDS")
+    max_body_bytes: str | None = _setting("CG_MAX_BODY_BYTES")
+    max_json_depth: str | None = _setting("CG_MAX_JSON_DEPTH")
+    max_pages_per_day: str | None = _setting("CG_MAX_PAGES_PER_DAY")
 
     _settings: ClientSettings | None = PrivateAttr(default=None)
 

@@ -330,9 +330,16 @@ class RecordDecoder:
                 or isinstance(v, bool)
                 or not (isinstance(v, int) or (isinstance(v, str) and v.isdigit()))
             ):
-                problem = "is missing" if v is None else f"is {v!r}, not an integer"
+                problem = "is missing" if v is None else f"is {_short(v)}, not an integer"
                 raise RecordDecodeError(f"{where}, record #{i}: '{self.key.name}' {problem}.")
-        return pa.array([int(v) for v in values], pa.int64())
+        keys = [int(v) for v in values]
+        for i, k in enumerate(keys):
+            if not _INT64_MIN <= k <= _INT64_MAX:  # Arrow would raise a bare OverflowError
+                raise RecordDecodeError(
+                    f"{where}, record #{i}: '{self.key.name}' is {len(str(k))} digits long, "
+                    "past a 64-bit integer (the lake's key type)."
+                )
+        return pa.array(keys, pa.int64())
 
     def _date_array(
         self, values: list[Any], records: list[dict[str, Any]], column: Column, where: str

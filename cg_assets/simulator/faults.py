@@ -33,9 +33,44 @@ BAD_DATE = "bad_date"
 STUCK_CURSOR = "stuck_cursor"
 OMIT_CURSOR = "omit_cursor"
 OUT_OF_DAY = "out_of_day"
+# hostile answers (issue 21; docs/hardening.md), on both targets:
+DRIBBLE = "dribble"  # the answer's body one byte every `seconds`
+SLOW_HEADERS = "slow_headers"  # the status line and each header line `seconds` apart
+GZIP_BOMB = "gzip_bomb"  # a 200 whose small gzip'd body inflates to `size` bytes
+HUGE_BODY = "huge_body"  # a 200 of `size` bytes with no Content-Length (close-delimited)
+DEEP_NESTING = "deep_nesting"  # a 200 whose `data` nests arrays `depth` levels deep
+ECHO = "echo"  # HTTP `code` whose body repeats the request's (a form's secret, say)
+# ... and on pages only:
+ENDLESS_PAGES = "endless_pages"  # past the last record, one made-up record a page, for ever
+HUGE_KEY = "huge_key"  # the first record's key is above 2**63
+EMPTY_PAGE = "empty_page"  # `{"data": []}` with the cursor sent: a transient "done"
 
-TRANSPORT_KINDS = (STATUS, SLOW, DROP, DROP_MID_BODY, TRUNCATE, HTML, UNAUTHORIZED)
-CONTRACT_KINDS = (BAD_DATA, MISSING_KEY, BAD_DATE, STUCK_CURSOR, OMIT_CURSOR, OUT_OF_DAY)
+TRANSPORT_KINDS = (
+    STATUS,
+    SLOW,
+    DROP,
+    DROP_MID_BODY,
+    TRUNCATE,
+    HTML,
+    UNAUTHORIZED,
+    DRIBBLE,
+    SLOW_HEADERS,
+    GZIP_BOMB,
+    HUGE_BODY,
+    DEEP_NESTING,
+    ECHO,
+)
+CONTRACT_KINDS = (
+    BAD_DATA,
+    MISSING_KEY,
+    BAD_DATE,
+    STUCK_CURSOR,
+    OMIT_CURSOR,
+    OUT_OF_DAY,
+    ENDLESS_PAGES,
+    HUGE_KEY,
+    EMPTY_PAGE,
+)
 KINDS = TRANSPORT_KINDS + CONTRACT_KINDS
 
 
@@ -47,7 +82,9 @@ class Fault:
     code: int = 500  # status
     retry_after: Any = None  # status: sent as the Retry-After header when not None
     body: Any = None  # status: a str is sent as is, anything else as JSON
-    seconds: float = 1.0  # slow
+    seconds: float = 1.0  # slow, dribble, slow_headers
+    size: int = 64 * 1024 * 1024  # gzip_bomb, huge_body: bytes once inflated
+    depth: int = 20_000  # deep_nesting
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,6 +127,8 @@ def parse_fault(spec: Mapping[str, Any]) -> Fault:
         retry_after=retry_after,
         body=spec.get("body"),
         seconds=float(seconds),
+        size=_int(spec, "size", 64 * 1024 * 1024, 16, 1 << 40),
+        depth=_int(spec, "depth", 20_000, 1, 10_000_000),
     )
 
 

@@ -8,6 +8,7 @@ never logs requests, so tokens and secrets are never printed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 import math
 import secrets
@@ -16,8 +17,9 @@ import sys
 import threading
 import time
 import traceback
+import zlib
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -68,6 +70,9 @@ NGINX_502 = (
 NORMAL = "normal"
 DROP = "drop"  # read the request, close without answering
 DROP_MID_BODY = "drop_mid_body"  # full Content-Length, half the body, then close
+DRIBBLE = "dribble"  # the body one byte every `pace` seconds
+SLOW_HEADERS = "slow_headers"  # each header line `pace` seconds after the last
+STREAM = "stream"  # `Response.chunks` written one after another, no Content-Length, then close
 
 _PAGE_OPEN = b"{" + dumps(wire.BODY_DATA) + b":["
 _PAGE_CLOSE = b"]," + dumps(wire.BODY_CURSOR) + b":{" + dumps(wire.BODY_CURSOR_NEXT) + b":%d}}"
@@ -82,6 +87,9 @@ class Response:
     headers: list[tuple[str, str]] = field(default_factory=list)
     mode: str = NORMAL
     records: int = 0  # records of a page, counted when delivered whole
+    pace: float = 0.0  # DRIBBLE, SLOW_HEADERS
+    chunks: Iterator[bytes] | None = None  # STREAM
+    encoding: str | None = None  # the Content-Encoding header
 
 
 def json_response(
@@ -481,7 +489,7 @@ class SimulatorServer:
         self, body: bytes, config: flt.SimConfig, fault: flt.Fault | None
     ) -> Response:
         kind = fault.kind if fault else None
-        early = self._gateway_fault(fault)
+        early = self._gateway_fault(fault, body)
         if early is not None:
             return early
         if kind == flt.UNAUTHORIZED:
@@ -513,7 +521,7 @@ class SimulatorServer:
                 if not config.omit_expires_in:
                     payload[wire.TOKEN_RESPONSE_EXPIRES_IN] = int(ttl) if ttl.is_integer() else ttl
                 response = json_response(200, payload)
-        return self._transport_fault(kind, response)
+        return self._transport_fault(kind, response, fault)
 
     # --- sync endpoint ----------------------------------------------------------------
     def _api(
@@ -559,8 +567,10 @@ class SimulatorServer:
             headers.append((wire.RETRY_AFTER_HEADER, str(max(1, left))))
         return json_response(429, {wire.BODY_MESSAGE: "Too Many Attempts."}, headers)
 
-    def _gateway_fault(self, fault: flt.Fault | None) -> Response | None:
+    def _gateway_fault(self, fault: flt.Fault | None, request: bytes = b"") -> Response | None:
         """Faults answered before the application sees the request (None: carry on)."""
+        if fault is not None and fault.kind in _HOSTILE:
+            return _HOSTILE[fault.kind](fault, request)
         if fault is None or fault.kind not in (flt.STATUS, flt.DROP, flt.HTML, flt.SLOW):
             return None
         if fault.kind == flt.SLOW:
@@ -595,8 +605,13 @@ class SimulatorServer:
         return json_response(fault.code, body, headers)
 
     @staticmethod
-    def _transport_fault(kind: str | None, response: Response) -> Response:
-        if kind == flt.TRUNCATE:
+    def _transport_fault(
+        kind: str | None, response: Response, fault: flt.Fault | None = None
+    ) -> Response:
+        if kind in (flt.DRIBBLE, flt.SLOW_HEADERS) and fault is not None:
+            response.mode = DRIBBLE if kind == flt.DRIBBLE else SLOW_HEADERS
+            response.pace = fault.seconds
+        elif kind == flt.TRUNCATE:
             response.body = response.body[: len(response.body) // 2]
             response.records = 0
         elif kind == flt.DROP_MID_BODY:
@@ -635,7 +650,8 @@ class SimulatorServer:
         fault: flt.Fault | None,
     ) -> Response:
         kind = fault.kind if fault else None
-        early = self._gateway_fault(fault)
+        echoed = f"{wire.AUTH_HEADER}: {headers.get(wire.AUTH_HEADER)}".encode()
+        early = self._gateway_fault(fault, echoed)
         if early is not None:
             return early
         if kind == flt.UNAUTHORIZED:
@@ -671,7 +687,7 @@ class SimulatorServer:
         else:
             body = _PAGE_OPEN + b",".join(parts) + _PAGE_CLOSE % next_cursor
         response = Response(200, body, records=len(parts))
-        return self._transport_fault(kind, response)
+        return self._transport_fault(kind, response, fault)
 
     @staticmethod
     def _break_contract(
@@ -695,6 +711,16 @@ class SimulatorServer:
             cursor[wire.BODY_CURSOR_NEXT] = sent_cursor
         elif kind == flt.OMIT_CURSOR:
             del page[wire.BODY_CURSOR]
+        elif kind == flt.HUGE_KEY and records:
+            records[0][wire.RECORD_KEY] = HUGE_KEY
+        elif kind == flt.EMPTY_PAGE:
+            page[wire.BODY_DATA] = []
+            cursor[wire.BODY_CURSOR_NEXT] = sent_cursor
+        elif kind == flt.ENDLESS_PAGES and not records:
+            made_up = _made_up_record(dataset, q, sent_cursor + 1)
+            if made_up is not None:
+                page[wire.BODY_DATA] = [made_up]
+                cursor[wire.BODY_CURSOR_NEXT] = sent_cursor + 1
         elif kind == flt.OUT_OF_DAY:
             template = records[0] if records else None
             if template is None:
@@ -921,12 +947,101 @@ class _Handler(BaseHTTPRequestHandler):
             f"Server: {self.server_version}",
         ]
         lines.extend(f"{name}: {value}" for name, value in response.headers)
+        if response.encoding is not None:
+            lines.append(f"Content-Encoding: {response.encoding}")
+        if response.mode == STREAM:
+            self.close_connection = True
+            lines = [line for line in lines if not line.startswith("Content-Length:")]
+            lines.append("Connection: close")
+            self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            for chunk in response.chunks or ():
+                self.wfile.write(chunk)
+            return
+        if response.mode in (DRIBBLE, SLOW_HEADERS):
+            self._send_slowly(response, lines, body)
+            return
         if response.mode == DROP_MID_BODY:
             self.close_connection = True
             body = body[: len(body) // 2]
         elif self.close_connection:
             lines.append("Connection: close")
         self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+
+    def _send_slowly(self, response: Response, lines: list[str], body: bytes) -> None:
+        """A server that never stops sending, but sends almost nothing: each header line
+        (SLOW_HEADERS) or each byte of the body (DRIBBLE) `pace` seconds apart. Stops when
+        the client hangs up."""
+        self.close_connection = True
+        lines.append("Connection: close")
+        if response.mode == SLOW_HEADERS:
+            for line in lines:
+                self.wfile.write((line + "\r\n").encode("latin-1"))
+                self.wfile.flush()
+                time.sleep(response.pace)
+            self.wfile.write(b"\r\n" + body)
+            return
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        for i in range(len(body)):
+            self.wfile.write(body[i : i + 1])
+            self.wfile.flush()
+            time.sleep(response.pace)
+
+
+HUGE_KEY = 2**63 + 7  # a key past int64 (fault huge_key)
+_BLOCK = 1024 * 1024
+
+
+def _page_opening(size: int) -> Iterator[bytes]:
+    """`size` bytes of a page body that opens and then is all whitespace (valid, so far)."""
+    yield _PAGE_OPEN
+    left = size - len(_PAGE_OPEN)
+    block = b" " * _BLOCK
+    while left > 0:
+        yield block[: min(left, _BLOCK)]
+        left -= _BLOCK
+
+
+@functools.lru_cache(maxsize=4)
+def _gzip_bomb(size: int) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return b"".join(packer.compress(part) for part in _page_opening(size)) + packer.flush()
+
+
+def _bomb(fault: flt.Fault, request: bytes) -> Response:
+    return Response(200, _gzip_bomb(fault.size), encoding="gzip")
+
+
+def _huge(fault: flt.Fault, request: bytes) -> Response:
+    return Response(200, mode=STREAM, chunks=_page_opening(fault.size))
+
+
+def _deep(fault: flt.Fault, request: bytes) -> Response:
+    depth = fault.depth
+    return Response(200, _PAGE_OPEN + b"[" * depth + b"]" * depth + _PAGE_CLOSE % 1)
+
+
+def _echo(fault: flt.Fault, request: bytes) -> Response:
+    body = b"<html><body>Bad request: " + request + b"</body></html>"
+    return Response(fault.code, body, content_type=HTML_TYPE)
+
+
+_HOSTILE = {flt.GZIP_BOMB: _bomb, flt.HUGE_BODY: _huge, flt.DEEP_NESTING: _deep, flt.ECHO: _echo}
+
+
+def _made_up_record(dataset: Dataset, q: PageQuery, key: int) -> dict[str, Any] | None:
+    """A record of the queried day with key `key` (fault endless_pages)."""
+    first = dataset.select(limit=1)
+    if not first:
+        return None
+    record = loads(dumps(dataset.record(first[0])))
+    if not q.with_properties:
+        record.pop(wire.WITH_PROPERTIES, None)
+    if q.start is not None:
+        day = q.start.strftime(wire.PERIOD_DATE_FORMAT)
+        for name in {DATE_SENT, q.field or DATE_SENT}:
+            record[name] = day + str(record[name])[len(day) :]
+    record[wire.RECORD_KEY] = key
+    return record
 
 
 def with_personal_extras(part: bytes) -> bytes:
