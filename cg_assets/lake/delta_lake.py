@@ -352,9 +352,13 @@ class DeltaDayWriter(DayWriter):
         super().commit(metadata)
 
     def _publish(self) -> None:
-        super()._publish()  # the file is in place, under a name no version references yet
         lake = self._delta_lake
         lease = lake._leases.get((self._table, self._day))
+        if lease is not None:
+            # Each write is a new, uniquely named part file: its upload only needs "no such
+            # object yet". The day itself is fenced by the lease check and the log commit.
+            lease.day_version = None
+        super()._publish()  # the file is in place, under a name no version references yet
         try:
             if lease is not None:
                 lease.check()  # never commit a day another writer may own by now

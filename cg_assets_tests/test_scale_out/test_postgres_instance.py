@@ -152,4 +152,4 @@ def test_the_settle_sensor_reads_settled_from_postgres(
         assert isinstance(again, SkipReason)
     tick = evaluate_settle_tick(pg_instance, [KEY], settings, due + dt.timedelta(hours=50), None)
     assert SIM_START.isoformat() not in [r.partition_key for r in tick.run_requests]
-    assert json.loads(tick.cursor)["settled_through"] >= SIM_START.isoformat()
+    assert json.loads(tick.cursor)["closed_through"] >= SIM_START.isoformat()
