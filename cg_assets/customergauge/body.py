@@ -121,14 +121,20 @@ def read_limited(response: Any, what: str, limits: BodyLimits, watch: Watch | No
 
 def json_depth(body: bytes, limit: int) -> int | None:
     """None if `body` nests JSON arrays and objects at most `limit` deep, else a depth past
-    it (a lower bound). Brackets inside strings do not count. Linear in the body, in C:
-    escaped backslashes and quotes go first, then all but quotes and brackets, then the
-    strings; what is left is pairs of brackets, emptied one level per pass."""
-    if body.count(b"[") + body.count(b"{") <= limit:
+    it (a lower bound). Brackets inside strings do not count.
+
+    Linear in the body, and in C (about 2 ms for a 1 MB page): escaped backslashes and
+    quotes go first; then every byte but quotes and brackets; then the strings, which are
+    now mostly `""` (removing two adjacent quotes keeps every other quote's parity, so it
+    never pairs the rest differently); what is left is brackets, emptied one level a pass.
+    """
+    if len(body) <= limit:
         return None
-    text = body.replace(b"\\\\", b"").replace(b'\\"', b"")
-    text = text.translate(_BRACKETS, _DELETE)
-    text = b"".join(text.split(b'"')[::2])
+    if b"\\" in body:
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    text = body.translate(_BRACKETS, _DELETE).replace(b'""', b"")
+    if b'"' in text:  # strings holding brackets
+        text = b"".join(text.split(b'"')[::2])
     levels = 0
     while text:
         if levels >= limit:

@@ -434,6 +434,11 @@ class SimulatorServer:
 
     def inject(self, *faults: Mapping[str, Any]) -> None:
         self._faults.add(list(faults))
+        for spec in faults:
+            if spec.get("kind") == flt.GZIP_BOMB:
+                # Packed now, not when served: packing 256 MB takes seconds, which would
+                # read as a slow server and trip the client's headers deadline instead.
+                _gzip_bomb(flt.parse_fault(spec).size)
 
     def stats(self) -> dict[str, Any]:
         with self._lock:

@@ -210,3 +210,28 @@ def test_the_shipped_resource_gives_set_variables_as_env_vars_and_nothing_else()
     assert customergauge.per_page == "CG_PER_PAGE" and customergauge.region is None
     assert customergauge.client_id == "CG_CLIENT_ID" and lake.root == "CG_LAKE_ROOT"
     assert default_resources({})["lake"].root is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CG_HTTP_HEADERS_DEADLINE_SECONDS", "0"),
+        ("CG_HTTP_RESPONSE_DEADLINE_SECONDS", "86401"),
+        ("CG_MAX_BODY_BYTES", "1000"),
+        ("CG_MAX_BODY_BYTES", str(5 * 1024**3)),
+        ("CG_MAX_JSON_DEPTH", "2000"),
+        ("CG_MAX_PAGES_PER_DAY", "0"),
+    ],
+)
+def test_hardening_limits_out_of_range_are_refused_naming_the_variable(variable, value):
+    with pytest.raises(SettingsError, match=variable):
+        ClientSettings.from_env({"CG_REGION": "eu", variable: value})
+
+
+def test_hardening_defaults_and_a_headers_deadline_longer_than_the_answers():
+    settings = ClientSettings.from_env({"CG_REGION": "eu"})
+    assert (settings.headers_deadline_seconds, settings.response_deadline_seconds) == (90, 300)
+    assert (settings.max_body_bytes, settings.max_json_depth) == (64 * 1024 * 1024, 64)
+    assert settings.max_pages_per_day == 5000
+    with pytest.raises(SettingsError, match="CG_HTTP_HEADERS_DEADLINE_SECONDS=400 is longer"):
+        ClientSettings.from_env({"CG_REGION": "eu", "CG_HTTP_HEADERS_DEADLINE_SECONDS": "400"})
