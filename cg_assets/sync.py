@@ -25,7 +25,7 @@ import threading
 import time
 import zoneinfo
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -50,6 +50,10 @@ T = TypeVar("T")
 PREVIEW_ROWS = 5
 OUT_OF_DAY_SAMPLE = 20
 PREFETCH_PAGES = 2
+# An empty page is the vendor's "done", and one served by mistake mid-day would make a
+# whole fetch replace the day with half of it (issue 21). Where the end is doubtful
+# (run_full), the page is asked for again; this many times at most.
+MAX_END_RECHECKS = 3
 # An open day is fetched whole again once its last whole fetch is this old: with hourly
 # ticks and a run's own time, an answer is in the lake within 24 hours of its arrival.
 REVISIT_AFTER = dt.timedelta(hours=20)
@@ -155,6 +159,8 @@ class DayResult:
     notes: list[str] = field(default_factory=list)
     pii: str = "clear"  # what the day file's personal columns hold: clear | hashed | dropped
     suppressed_rows: int = 0  # rows of erased contacts not written (the suppression list)
+    end_rechecks: int = 0  # empty pages asked for again, their end being doubtful (run_full)
+    false_ends: int = 0  # of which the API then sent more records: a glitch survived
 
 
 def day_end(day: dt.date, timezone: str) -> dt.datetime:
@@ -412,28 +418,33 @@ class _DaySync:
         self.out_of_day_keys: list[int] = []
         self.extra_fields_rows = 0
         self.page_was_short = False  # the batch just yielded came from a short page
+        self.data_pages = 0  # pages with records, and the sizes of the largest and the last
+        self.largest_page = 0
+        self.last_page = 0
+        self.end_rechecks = self.false_ends = 0
 
     # -- fetching -------------------------------------------------------------------
 
-    def _batches(self) -> Iterator[pa.RecordBatch]:
-        """In-day batches of the plan's pages; out-of-day records are counted and dropped."""
+    def _batches(self, start: Cursor | None) -> Iterator[pa.RecordBatch]:
+        """In-day batches of the pages after `start`; out-of-day records are counted and dropped."""
         period = Period(self.options.date_field, self.day, self.day)
         # The decoder reads each body once, on the fetch thread (Arrow, GIL released):
         # records and cursor come from that one parse on the happy path.
         pages = self.client.iter_pages(
             self.endpoint.path,
             period=period,
-            cursor=self.plan.cursor,
+            cursor=start,
             expand=self.endpoint.expand,
             reader=self.decoder.read_page,
         )
-        largest = 0
         for page in prefetch(pages, PREFETCH_PAGES):
             if page.count:
                 # A page shorter than the day's pages so far is most likely the last with
                 # data (the API still sends an empty one to close the day): see run_full.
-                self.page_was_short = page.count < largest
-                largest = max(largest, page.count)
+                self.page_was_short = page.count < self.largest_page
+                self.largest_page = max(self.largest_page, page.count)
+                self.last_page = page.count
+                self.data_pages += 1
                 where = (
                     f"{self.endpoint.path} day {self.day.isoformat()} page {page.number} "
                     f"(cursor {page.sent_cursor if page.sent_cursor is not None else 'none'})"
@@ -442,6 +453,34 @@ class _DaySync:
                 batch = self.decoder.decode(page.records, synced_at, where, body=page.body)
                 yield self._keep_in_day(batch)
             self.cursor = page.cursor
+
+    def _whole_day_batches(self, would_lose_rows: Callable[[], bool]) -> Iterator[pa.RecordBatch]:
+        """The day's batches from the plan's cursor to its end; an end that may be a glitch
+        is asked for again from its cursor, and paging goes on if records come after all."""
+        start = self.plan.cursor
+        while True:
+            pages_before = self.data_pages
+            yield from self._batches(start)
+            if self.end_rechecks:
+                if self.data_pages == pages_before:
+                    return  # asked again, the API agrees: the day ends here
+                self.false_ends += 1
+            if self.end_rechecks >= MAX_END_RECHECKS or not self._end_is_doubtful(would_lose_rows):
+                return
+            self.end_rechecks += 1
+            start = self.cursor
+
+    def _end_is_doubtful(self, would_lose_rows: Callable[[], bool]) -> bool:
+        """A real end mostly comes after a short page. Doubtful: the end of a day without
+        any record, or right after a page as large as the day's largest, or one that would
+        drop rows the day's file holds (the file is replaced: what is cut is lost for good)."""
+        if self.data_pages == 0:
+            return True
+        if self.last_page >= self.client.settings.per_page or (
+            self.data_pages > 1 and self.last_page >= self.largest_page
+        ):
+            return True
+        return would_lose_rows()
 
     def _keep_in_day(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         in_day = in_day_mask(batch.column(self.options.date_field), self.day)
@@ -480,8 +519,12 @@ class _DaySync:
         seen: set[int] = set()
         added = changed = duplicates = 0
         out = _Output(self.endpoint)
+
+        def would_lose_rows() -> bool:
+            return any(k not in seen for k in old_status)
+
         with self.lake.day_writer(self.endpoint.name, self.day, self.decoder.schema) as writer:
-            for batch in self._batches():
+            for batch in self._whole_day_batches(would_lose_rows):
                 keys = batch.column(self.key).to_pylist()
                 statuses = batch.column(status).to_pylist() if status else [None] * batch.num_rows
                 keep = []
@@ -513,7 +556,9 @@ class _DaySync:
     # -- catch-up: merge new rows into the day's file ------------------------------
 
     def run_catch_up(self) -> DayResult:
-        new_batches = list(self._batches())
+        # A false end here only delays: the cursor stays at the last page that came, and
+        # the next catch-up goes on from it.
+        new_batches = list(self._batches(self.plan.cursor))
         new = pa.Table.from_batches(new_batches, schema=self.decoder.schema)
         new, duplicates = _dedupe_keep_last(new, self.key)
         new = self.privacy.apply(new)
@@ -603,6 +648,8 @@ class _DaySync:
             if rewritten
             else file_pii_state(day_footer(self.lake, self.endpoint.name, self.day)),
             suppressed_rows=self.privacy.suppressed_rows,
+            end_rechecks=self.end_rechecks,
+            false_ends=self.false_ends,
         )
 
 

@@ -38,7 +38,25 @@ def _memory_basetemp() -> Path | None:
     if os.environ.get("CG_TEST_TMP_ON_DISK") or not (shm.is_dir() and os.access(shm, os.W_OK)):
         return None
     checkout = hashlib.sha256(str(ROOT).encode()).hexdigest()[:10]
-    return shm / f"cg_assets-tests-{os.getuid()}-{checkout}"
+    prefix = f"cg_assets-tests-{os.getuid()}-{checkout}-"
+    # One folder per pytest run, not per checkout: two runs side by side in one checkout
+    # must not share (the first to end would delete the other's files). Folders of runs
+    # that were killed are memory: take them back.
+    for stale in shm.glob(prefix + "*"):
+        pid = stale.name.removeprefix(prefix)
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return shm / f"{prefix}{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def pytest_configure(config: pytest.Config) -> None:

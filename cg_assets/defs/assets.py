@@ -161,6 +161,9 @@ def result_metadata(result: DayResult, options: SyncOptions) -> dict[str, Any]:
         "out_of_day": MetadataValue.int(result.out_of_day),
         "out_of_day_keys": MetadataValue.json(result.out_of_day_keys),
         "duplicates_dropped": MetadataValue.int(result.duplicates_dropped),
+        # A whole fetch asks again for an empty page that may be a glitch (sync.py).
+        "end_rechecks": MetadataValue.int(result.end_rechecks),
+        "false_ends": MetadataValue.int(result.false_ends),
         "extra_fields_rows": MetadataValue.int(result.extra_fields_rows),
         "bytes_written": MetadataValue.int(result.bytes_written),
         "file_rewritten": MetadataValue.bool(result.rewritten),
@@ -312,6 +315,12 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                     f"{result.status_changed} changed status) in {result.stats.requests} "
                     f"requests, {result.seconds:.2f} s; cursor {result.cursor!r}"
                 )
+                if result.false_ends:
+                    context.log.warning(
+                        f"{partition}: the API sent an empty page (\"done\") before the "
+                        f"day's end {result.false_ends} time(s); asked again, it sent the "
+                        "rest, so nothing was cut."
+                    )
                 if result.out_of_day:
                     context.log.warning(
                         f"{partition}: the API returned {result.out_of_day} record(s) whose "

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cg_assets.privacy.hashing import PiiKey
-from cg_assets.privacy.rules import EMAIL_IN_TEXT, PiiKind, personal_key
+from cg_assets.privacy.rules import PiiKind, looks_like_email, personal_key
 
 Treatment = Literal["keep", "hash", "drop"]
 
@@ -105,8 +105,8 @@ def _walk(value: Any, kind: PiiKind | None, treatment: Treatment, key: PiiKey | 
         return None
     if kind is not None:
         return _treat_scalar(value, kind, treatment, key)
-    if isinstance(value, str) and EMAIL_IN_TEXT.search(value):
-        whole = EMAIL_IN_TEXT.fullmatch(value.strip()) is not None
+    if isinstance(value, str) and looks_like_email(value):
+        whole = looks_like_email(value, whole=True)
         return _treat_scalar(value, "email" if whole else "text", treatment, key)
     return value
 

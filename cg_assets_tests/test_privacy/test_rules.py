@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
+import hypothesis
+import hypothesis.strategies
 import pytest
 
 from cg_assets.privacy.hashing import Keyring, PiiKey, PiiKeyError, normalise, parse_keys
-from cg_assets.privacy.rules import personal_key
+from cg_assets.privacy.rules import looks_like_email, personal_key
 from cg_assets_tests.test_privacy.helpers import KEY_A, KEY_B, independent_hmac
 
 
@@ -76,3 +80,32 @@ def test_keys_are_never_shown_and_must_be_long_enough():
     with pytest.raises(PiiKeyError, match="CG_PII_PREVIOUS_KEYS: key #2") as error:
         parse_keys(f"{KEY_A},tiny-secret", "CG_PII_PREVIOUS_KEYS")
     assert "tiny-secret" not in str(error.value)
+
+
+# The pattern e-mail detection used before it went linear (issue 21): the reference.
+_REFERENCE_EMAIL = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+\.[A-Za-z]{2,}")
+
+
+@hypothesis.settings(max_examples=400, deadline=None)
+@hypothesis.given(
+    hypothesis.strategies.text(alphabet="ab.Z9@ @<>:,'\"é-_+\t\n", max_size=40),
+)
+def test_email_detection_agrees_with_the_reference_pattern(text):
+    assert looks_like_email(text) == (_REFERENCE_EMAIL.search(text) is not None)
+    whole = _REFERENCE_EMAIL.fullmatch(text.strip()) is not None
+    assert looks_like_email(text, whole=True) == whole
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        "a" * 10_000_000,  # a run without spaces, the reference pattern's worst case
+        "x@" * 5_000_000,  # an "@" at every other character
+        "ab@cd" * 2_000_000 + " ",
+        ("Zm9v" * 2_500_000)[:-3] + "@x",  # base64 with one "@" at the end
+    ],
+)
+def test_ten_megabytes_without_spaces_are_scanned_in_one_pass(blob):
+    # The reference pattern takes minutes on each of these: quadratic in the run's length.
+    assert not looks_like_email(blob)
+    assert looks_like_email(blob + " mail me: jo@example.org")
