@@ -25,6 +25,7 @@ from cg_assets.customergauge.errors import (
     AuthenticationError,
     CustomerGaugeError,
 )
+from cg_assets.customergauge.foreign_text import describe_body, redact
 from cg_assets.customergauge.gate import RateGate
 from cg_assets.customergauge.retry import RetryPolicy, TransientError
 from cg_assets.settings import ClientSettings
@@ -335,8 +336,7 @@ class CustomerGaugeClient:
         if not isinstance(body, dict):
             raise TransientError(
                 "bad_body",
-                f"{what}: the body is JSON but not an object: "
-                f"{http.describe_broken_body(response.content)}",
+                f"{what}: the body is JSON but not an object: {describe_body(response.content)}",
             )
         return response, body
 
@@ -386,10 +386,7 @@ class CustomerGaugeClient:
 
     def redact(self, text: str) -> str:
         """Belt and braces for messages built from foreign text: drop the secret and the token."""
-        for secret in (self._shared.secret, self._shared.tokens.current):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return redact(text, [s for s in (self._shared.secret, self._shared.tokens.current) if s])
 
 
 class _Unauthorized(Exception):

@@ -13,6 +13,7 @@ import urllib3
 from cg_assets.customergauge import deadline, wire
 from cg_assets.customergauge.body import BodyLimits, check_depth, read_limited
 from cg_assets.customergauge.errors import ApiLimitError, ApiRequestError
+from cg_assets.customergauge.foreign_text import describe_body
 from cg_assets.customergauge.retry import TransientError, parse_retry_after
 from cg_assets.settings import ClientSettings
 
@@ -24,15 +25,6 @@ except ImportError:  # pragma: no cover - orjson is a declared dependency
     from json import loads as json_loads
 
 USER_AGENT = "cg_assets/0.1 (+Dagster CustomerGauge lake sync; python-requests)"
-BODY_QUOTE_CHARS = 200
-
-
-def quote_body(body: bytes) -> str:
-    """The start of an error body (a 4xx or 5xx: an API message or a gateway's page)."""
-    text = body[:BODY_QUOTE_CHARS].decode("utf-8", errors="replace")
-    text = " ".join(text.split())
-    suffix = "…" if len(body) > BODY_QUOTE_CHARS else ""
-    return f"{text!r}{suffix} ({len(body)} bytes)"
 
 
 @dataclass(frozen=True)
@@ -121,7 +113,9 @@ def attempt(
         retry_after = parse_retry_after(response.headers.get(wire.RETRY_AFTER_HEADER))
         raise TransientError("429", "HTTP 429 Too Many Requests", retry_after)
     if response.status_code >= 500:
-        raise TransientError("5xx", f"HTTP {response.status_code}: {quote_body(response.content)}")
+        raise TransientError(
+            "5xx", f"HTTP {response.status_code}: {describe_body(response.content)}"
+        )
     return response
 
 
@@ -154,19 +148,9 @@ def raise_for_unexpected(response: requests.Response, what: str) -> None:
     """A 4xx we do not handle (401 and 429 are handled by the callers) is a request to fix."""
     if 400 <= response.status_code < 500:
         raise ApiRequestError(
-            f"{what} was refused with HTTP {response.status_code}: {quote_body(response.content)}",
+            f"{what} was refused with HTTP {response.status_code}: {describe_body(response.content)}",
             status=response.status_code,
         )
-
-
-def describe_broken_body(body: bytes) -> str:
-    """A 200 body that is not what it should be, for an error message. A page holds records
-    (names, e-mail addresses) and a token response a token, so anything that may be JSON is
-    described, never quoted; a body that is plainly not JSON (a gateway's HTML page) is."""
-    head = body.lstrip()[:1]
-    if head in (b"{", b"[", b'"') or not body.strip():
-        return f"{len(body)} bytes starting with {head.decode(errors='replace')!r} (not quoted: a page may hold personal data, a token response a token)"
-    return quote_body(body)
 
 
 def decode_json_body(response: requests.Response, what: str) -> Any:
@@ -177,5 +161,5 @@ def decode_json_body(response: requests.Response, what: str) -> Any:
         raise TransientError(
             "bad_body",
             f"{what} answered HTTP {response.status_code} with a body that is not JSON: "
-            f"{describe_broken_body(response.content)}",
+            f"{describe_body(response.content)}",
         ) from None

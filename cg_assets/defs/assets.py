@@ -317,7 +317,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                 )
                 if result.false_ends:
                     context.log.warning(
-                        f"{partition}: the API sent an empty page (\"done\") before the "
+                        f'{partition}: the API sent an empty page ("done") before the '
                         f"day's end {result.false_ends} time(s); asked again, it sent the "
                         "rest, so nothing was cut."
                     )
@@ -339,8 +339,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         yield from checks.day_check_results(context.instance, key, settings, clock.utc_now())
         if failed:
             raise Failure(
-                description=f"{len(failed)} of {len(days)} day(s) failed: "
-                + "; ".join(f"{p}: {m}" for p, m in sorted(failed.items())),
+                description=_failure_description(failed, len(days)),
                 metadata={
                     "failed_days": MetadataValue.json(sorted(failed)),
                     "recorded_days": MetadataValue.json(recorded),
@@ -348,3 +347,14 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
             )
 
     return _sync
+
+
+FAILURES_SHOWN = 10  # a failed backfill of a year must not write a 700 KB event
+
+
+def _failure_description(failed: dict[str, str], days: int) -> str:
+    shown = sorted(failed.items())[:FAILURES_SHOWN]
+    text = f"{len(failed)} of {days} day(s) failed: " + "; ".join(f"{p}: {m}" for p, m in shown)
+    if len(failed) > FAILURES_SHOWN:
+        text += f"; and {len(failed) - FAILURES_SHOWN} more (each day's error is in the run's log)"
+    return text

@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 from cg_assets.customergauge import wire
 from cg_assets.customergauge.client import PageContent
 from cg_assets.customergauge.errors import ApiContractError
+from cg_assets.customergauge.foreign_text import describe_value
 from cg_assets.lake import envelope
 from cg_assets.lake.columns import (
     TIMESTAMP_TYPE,
@@ -373,7 +374,7 @@ class RecordDecoder:
     ) -> RecordDecodeError:
         return RecordDecodeError(
             f"{where}, record #{index} ({self._label(records[index])}): {column.name} is "
-            f"{value!r}, expected 'YYYY-MM-DD HH:MM:SS' or an empty date."
+            f"{describe_value(value)}, expected 'YYYY-MM-DD HH:MM:SS' or an empty date."
         )
 
     def _extra_fields(self, records: list[dict[str, Any]]) -> list[str | None]:
@@ -385,7 +386,7 @@ class RecordDecoder:
         return out
 
     def _label(self, record: dict[str, Any]) -> str:
-        return f"{self.key.name} {_get(record, self.key.source)!r}"
+        return f"{self.key.name} {describe_value(_get(record, self.key.source))}"
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -231,14 +231,16 @@ def test_retries_give_up_with_an_error_that_says_what_how_often_and_the_last_sta
     )
 
 
-def test_a_persistent_html_page_fails_quoting_the_start_of_the_body(simulator, control):
+def test_a_persistent_html_page_fails_naming_the_page_by_its_title(simulator, control):
     control.inject({"kind": "html", "times": 10})
     with (
         make_resource(simulator, max_retries=1).get_client() as client,
         pytest.raises(RetriesExhaustedError) as info,
     ):
         fetch_day(client)
-    assert "<html>" in str(info.value).lower() and "not JSON" in str(info.value)
+    message = str(info.value)
+    assert "an HTML page" in message and "502 Bad Gateway" in message and "not JSON" in message
+    assert "<html>" not in message.lower()  # described, not quoted
 
 
 def test_a_retry_after_beyond_the_budget_gives_up_at_once(simulator, control):
