@@ -50,7 +50,12 @@ CONTRACT_BREAKS = {
     ],
     "stuck_cursor": ["does not advance", "rather than looping forever"],
     "omit_cursor": ["does not advance"],
-    "html": [f"failed after {MAX_RETRIES + 1} attempt(s)", "not JSON", "an HTML page", "502 Bad Gateway"],
+    "html": [
+        f"failed after {MAX_RETRIES + 1} attempt(s)",
+        "not JSON",
+        "an HTML page",
+        "502 Bad Gateway",
+    ],
 }
 
 
