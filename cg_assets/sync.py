@@ -34,7 +34,9 @@ import pyarrow.compute as pc
 
 from cg_assets.customergauge.client import ClientStats, Cursor, CustomerGaugeClient, Period
 from cg_assets.customergauge.endpoints import Endpoint
+from cg_assets.customergauge.errors import ApiContractError
 from cg_assets.lake import parquet_lake as lake_files
+from cg_assets.lake.columns import key_column
 from cg_assets.lake.cursor_codec import encode_cursor
 from cg_assets.lake.parquet_lake import DayFileState, ParquetLake
 from cg_assets.lake.schema import SCHEMA_VERSION, RecordDecoder, in_day_mask
@@ -161,6 +163,9 @@ class DayResult:
     suppressed_rows: int = 0  # rows of erased contacts not written (the suppression list)
     end_rechecks: int = 0  # empty pages asked for again, their end being doubtful (run_full)
     false_ends: int = 0  # of which the API then sent more records: a glitch survived
+    # Rows the file held that the API no longer sends, in a table where rows never leave
+    # (Endpoint.rows_leave), confirmed by a second whole fetch: published, and flagged.
+    unexplained_removals: int = 0
 
 
 def day_end(day: dt.date, timezone: str) -> dt.datetime:
@@ -421,7 +426,7 @@ class _DaySync:
         self.data_pages = 0  # pages with records, and the sizes of the largest and the last
         self.largest_page = 0
         self.last_page = 0
-        self.end_rechecks = self.false_ends = 0
+        self.end_rechecks = self.false_ends = self.unexplained_removals = 0
 
     # -- fetching -------------------------------------------------------------------
 
@@ -469,6 +474,32 @@ class _DaySync:
                 return
             self.end_rechecks += 1
             start = self.cursor
+
+    def _confirm_gone(self, gone: list[int]) -> None:
+        """Rows of the file are missing from this fetch in a table whose rows never leave.
+        Fetch the day's keys once more: if any missing row is there, one of the two answers
+        was wrong, and the day fails with its old file in place (the next run tries again)."""
+        period = Period(self.options.date_field, self.day, self.day)
+        missing = set(gone)
+        path = key_column(self.endpoint.columns).source
+        back = 0
+        for page in self.client.iter_pages(
+            self.endpoint.path, period=period, cursor=self.plan.cursor, expand=self.endpoint.expand
+        ):
+            for record in page.records:
+                value: Any = record
+                for part in path:
+                    value = value.get(part) if isinstance(value, dict) else None
+                if isinstance(value, str) and value.isdigit():
+                    value = int(value)
+                back += isinstance(value, int) and value in missing
+        if back:
+            raise ApiContractError(
+                f"{self.endpoint.path} day {self.day.isoformat()}: {len(gone)} row(s) of the "
+                f"day's file were missing from one whole fetch, and {back} of them came back "
+                "in a second: the API's answers disagree, so nothing was published and the "
+                "previous file stays. The next run fetches the day again."
+            )
 
     def _end_is_doubtful(self, would_lose_rows: Callable[[], bool]) -> bool:
         """A real end mostly comes after a short page. Doubtful: the end of a day without
@@ -549,6 +580,10 @@ class _DaySync:
                     # way, instead of after it (commit). The file holds the same rows;
                     # only a short page that is not the last adds a row-group boundary.
                     writer.flush()
+            gone = [k for k in old_status if k not in seen]
+            if gone and not self.endpoint.rows_leave:
+                self._confirm_gone(gone)
+                self.unexplained_removals = len(gone)
             writer.commit(self._kv_metadata())
         removed = sum(1 for k in old_status if k not in seen)
         return self._result(out, writer.bytes_written, True, added, removed, changed, duplicates)
@@ -650,6 +685,7 @@ class _DaySync:
             suppressed_rows=self.privacy.suppressed_rows,
             end_rechecks=self.end_rechecks,
             false_ends=self.false_ends,
+            unexplained_removals=self.unexplained_removals,
         )
 
 

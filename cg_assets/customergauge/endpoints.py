@@ -48,6 +48,11 @@ class Endpoint:
     # where the cursor may follow another order than changes (responses may be ordered
     # by the invitation's CGID, API-NOTES.md): an open day is then always fetched whole.
     catch_up_by_cursor: bool = True
+    # Whether a record may leave its day on the API's side. A non-response leaves when it
+    # is answered (it moves to responses); a response never leaves. Where none may, a
+    # whole fetch that would drop rows is checked by a second fetch before it is
+    # published (sync.py): one glitching answer must not shorten a day.
+    rows_leave: bool = True
 
     def __post_init__(self) -> None:
         names = {c.name: c for c in self.columns}
@@ -183,6 +188,7 @@ RESPONSES = Endpoint(
     # [vendor, older pages] "ordered by CGID": an answer to an old invitation can sit below
     # the stored cursor, so the cursor is never trusted to see it.
     catch_up_by_cursor=False,
+    rows_leave=False,
     preview_columns=(*_PREVIEW, wire.DATE_SURVEY_RESPONSE),
     extra_fields_personal=True,  # the answer's comments are free text
     description=(

@@ -164,6 +164,7 @@ def result_metadata(result: DayResult, options: SyncOptions) -> dict[str, Any]:
         # A whole fetch asks again for an empty page that may be a glitch (sync.py).
         "end_rechecks": MetadataValue.int(result.end_rechecks),
         "false_ends": MetadataValue.int(result.false_ends),
+        "unexplained_removals": MetadataValue.int(result.unexplained_removals),
         "extra_fields_rows": MetadataValue.int(result.extra_fields_rows),
         "bytes_written": MetadataValue.int(result.bytes_written),
         "file_rewritten": MetadataValue.bool(result.rewritten),
@@ -315,6 +316,12 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                     f"{result.status_changed} changed status) in {result.stats.requests} "
                     f"requests, {result.seconds:.2f} s; cursor {result.cursor!r}"
                 )
+                if result.unexplained_removals:
+                    context.log.warning(
+                        f"{partition}: {result.unexplained_removals} row(s) are gone from the "
+                        f"API, in a table whose rows never leave; a second whole fetch agreed, "
+                        "so the day was published without them (check no_unexplained_shrink)."
+                    )
                 if result.false_ends:
                     context.log.warning(
                         f'{partition}: the API sent an empty page ("done") before the '

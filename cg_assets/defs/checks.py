@@ -32,6 +32,7 @@ RECORDS_IN_DAY = "records_in_day"
 SCHEMA_MATCHES = "schema_matches"
 NO_HOLES = "every_day_settled"
 WINDOW_KEPT = "answer_window_kept"
+NO_UNEXPLAINED_SHRINK = "no_unexplained_shrink"
 SAMPLE = 10
 
 
@@ -64,6 +65,13 @@ def inline_check_specs(key: AssetKey, endpoint: Endpoint) -> list[AssetCheckSpec
             "listed here went longer (an outage, a stopped daemon); its later whole fetches, "
             "the last at its close, still brought every answer in.",
         ),
+        AssetCheckSpec(
+            NO_UNEXPLAINED_SHRINK,
+            asset=key,
+            description="No day's latest whole fetch dropped rows of a table whose rows never "
+            "leave the API (responses). Such a fetch is checked by a second one before it is "
+            "published; a day listed here is one where both agreed the rows are gone.",
+        ),
     ]
 
 
@@ -75,6 +83,7 @@ def day_check_results(
     holes = report.holes
     labels = [d.isoformat() for d in holes]
     late = {d.isoformat(): hours for d, hours in sorted(report.late_revisits.items())}
+    shrunk = {d.isoformat(): rows for d, rows in sorted(report.shrunk.items())}
     return [
         AssetCheckResult(
             asset_key=key,
@@ -108,6 +117,22 @@ def day_check_results(
                 "late_days": dict(list(late.items())[:100]),
                 "late_count": len(late),
             },
+        ),
+        AssetCheckResult(
+            asset_key=key,
+            check_name=NO_UNEXPLAINED_SHRINK,
+            passed=not shrunk,
+            severity=AssetCheckSeverity.WARN,
+            description=(
+                f"{len(shrunk)} day(s) lost rows the API should never drop (two whole fetches "
+                "agreed they are gone): "
+                + ", ".join(list(shrunk)[:SAMPLE])
+                + (" …" if len(shrunk) > SAMPLE else "")
+                + ". Ask CustomerGauge why; a full_refresh run fetches the day again."
+                if shrunk
+                else "No day lost rows the API should never drop."
+            ),
+            metadata={"shrunk_days": dict(list(shrunk.items())[:100]), "shrunk_count": len(shrunk)},
         ),
     ]
 

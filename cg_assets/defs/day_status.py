@@ -8,7 +8,7 @@ synced before it is past the lag (today and yesterday are the schedule's).
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
@@ -27,12 +27,15 @@ class DayStatus:
     # are planned from it.
     whole_fetch_at: dt.datetime | None = None
     longest_gap_hours: float = 0.0  # the longest wait between whole fetches, any table
+    # Rows the latest whole fetch found gone from a table whose rows never leave (sync.py).
+    unexplained_removals: int = 0
 
 
 def day_status(instance: DagsterInstance, keys: Sequence[AssetKey], day: dt.date) -> DayStatus:
     materialized, settled, closed, newest = True, True, True, None
     whole_at: list[dt.datetime | None] = []
     gap = 0.0
+    removals = 0
     for key in keys:
         records = instance.fetch_materializations(
             AssetRecordsFilter(asset_key=key, asset_partitions=[day.isoformat()]), limit=1
@@ -47,9 +50,10 @@ def day_status(instance: DagsterInstance, keys: Sequence[AssetKey], day: dt.date
         closed = closed and bool(_value(md, "closed"))
         whole_at.append(_moment(_value(md, "whole_fetch_at")))
         gap = max(gap, float(_value(md, "longest_revisit_gap_hours") or 0.0))
+        removals += int(_value(md, "unexplained_removals") or 0)
         newest = max(newest or 0, records[0].storage_id)
     oldest = None if not whole_at or None in whole_at else min(w for w in whole_at if w)
-    return DayStatus(materialized, settled, newest, closed, oldest, gap)
+    return DayStatus(materialized, settled, newest, closed, oldest, gap, removals)
 
 
 def _value(metadata: Mapping[str, Any], name: str) -> Any:
@@ -97,6 +101,8 @@ class LakeDays:
     # Days whose whole fetches were more than PROMISED_GAP apart after the settle (an outage,
     # a stopped daemon): an answer then took longer than promised to reach the lake.
     late_revisits: dict[dt.date, float]
+    # Days whose latest whole fetch dropped rows that never leave the API (two fetches agreed).
+    shrunk: dict[dt.date, int] = field(default_factory=dict)
 
 
 def lake_days(
@@ -125,6 +131,8 @@ def lake_days(
                 report.holes.append(day)
             if status.longest_gap_hours > promised:
                 report.late_revisits[day] = status.longest_gap_hours
+            if status.unexplained_removals:
+                report.shrunk[day] = status.unexplained_removals
         day += dt.timedelta(days=1)
     return report
 

@@ -44,6 +44,7 @@ ECHO = "echo"  # HTTP `code` whose body repeats the request's (a form's secret, 
 ENDLESS_PAGES = "endless_pages"  # past the last record, one made-up record a page, for ever
 HUGE_KEY = "huge_key"  # the first record's key is above 2**63
 EMPTY_PAGE = "empty_page"  # `{"data": []}` with the cursor sent: a transient "done"
+MISSING_RECORD = "missing_record"  # the page without its first record, cursor unchanged
 
 TRANSPORT_KINDS = (
     STATUS,
@@ -70,6 +71,7 @@ CONTRACT_KINDS = (
     ENDLESS_PAGES,
     HUGE_KEY,
     EMPTY_PAGE,
+    MISSING_RECORD,
 )
 KINDS = TRANSPORT_KINDS + CONTRACT_KINDS
 

@@ -718,6 +718,8 @@ class SimulatorServer:
             del page[wire.BODY_CURSOR]
         elif kind == flt.HUGE_KEY and records:
             records[0][wire.RECORD_KEY] = HUGE_KEY
+        elif kind == flt.MISSING_RECORD and records:
+            del page[wire.BODY_DATA][0]
         elif kind == flt.EMPTY_PAGE:
             page[wire.BODY_DATA] = []
             cursor[wire.BODY_CURSOR_NEXT] = sent_cursor

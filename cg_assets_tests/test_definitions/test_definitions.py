@@ -40,6 +40,7 @@ EXPECTED: dict[str, Any] = {
             "schema_matches",
             "every_day_settled",
             "answer_window_kept",
+            "no_unexplained_shrink",
             "pii_retention",
         )
     },

@@ -8,16 +8,27 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from dagster import AssetRecordsFilter
 
+from cg_assets.customergauge.endpoints import RESPONSES
+from cg_assets.defs.assets import asset_key_for
 from cg_assets.defs.resources import LakeResource
 from cg_assets.settings import LoadSettings
 from cg_assets.simulator import SimulatorControl, SimulatorServer
 from cg_assets_tests.conftest import SIM_START, TEST_PER_PAGE, in_memory_instance, make_resource
+from cg_assets_tests.test_privacy.helpers import sync
 from cg_assets_tests.test_reliability.helpers import (
     assert_file_equals,
+    failure_text,
     latest_metadata,
     run_asset,
     truth,
+)
+from cg_assets_tests.truth import (
+    assert_responses_day_equals_truth,
+    day_file,
+    metadata_values,
+    response_truth_rows,
 )
 
 DAY = SIM_START + dt.timedelta(days=2)
@@ -95,3 +106,89 @@ def test_rows_that_really_left_cost_one_more_request_and_leave(
     md = latest_metadata(instance, DAY)
     assert md is not None and md["rows_removed"] == len(answered) == 3
     assert md["end_rechecks"] == 1 and md["false_ends"] == 0
+
+
+# -- a table whose rows never leave (responses): a shrink is checked by a second fetch --
+
+
+SMALL_PAGES = 5  # a day's responses are a few dozen: small pages, so they cross several
+
+
+@pytest.fixture
+def small_pages(simulator: SimulatorServer, tmp_path) -> dict[str, Any]:
+    return {"customergauge": make_resource(simulator, per_page=SMALL_PAGES), "lake": lake(tmp_path)}
+
+
+def sync_responses(
+    instance: Any, resources: dict[str, Any], settings: LoadSettings, full_refresh: bool = False
+) -> Any:
+    return sync(
+        instance,
+        resources,
+        DAY,
+        settings=settings,
+        endpoint=RESPONSES,
+        full_refresh=full_refresh,
+        raise_on_error=False,
+    )
+
+
+def responses_md(instance: Any) -> dict[str, Any]:
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=asset_key_for(RESPONSES), asset_partitions=[DAY.isoformat()]),
+        limit=1,
+    ).records
+    return metadata_values(records[0].asset_materialization.metadata)
+
+
+def check_result(result: Any, name: str) -> Any:
+    return next(e for e in result.get_asset_check_evaluations() if e.check_name == name)
+
+
+def test_a_response_missing_from_one_fetch_fails_the_day_and_keeps_its_file(
+    control: SimulatorControl, small_pages, tmp_path
+):
+    instance = in_memory_instance()
+    control.respond_records(day=DAY, count=12)
+    assert sync_responses(instance, small_pages, YOUNG).success
+    before = day_file(tmp_path / "lake", DAY, "responses").read_bytes()
+    rows = len(response_truth_rows(control, DAY))
+    assert rows > SMALL_PAGES
+    control.inject({"kind": "missing_record"})  # page 1 of the settle, not of the second fetch
+
+    result = sync_responses(instance, small_pages, OLD)
+
+    assert not result.success
+    text = failure_text(result)
+    assert "1 row(s) of the day's file were missing from one whole fetch" in text, text
+    assert day_file(tmp_path / "lake", DAY, "responses").read_bytes() == before
+    assert sync_responses(instance, small_pages, OLD).success  # the next run heals it
+    assert assert_responses_day_equals_truth(tmp_path / "lake", control, DAY) == rows
+
+
+def test_a_response_gone_from_both_fetches_is_published_and_flagged(
+    control: SimulatorControl, small_pages, tmp_path
+):
+    instance = in_memory_instance()
+    control.respond_records(day=DAY, count=12)
+    assert sync_responses(instance, small_pages, YOUNG).success
+    rows = len(response_truth_rows(control, DAY))
+    pages = -(-rows // SMALL_PAGES)
+    # The settle's pages, its empty page and the end asked again, then the second fetch's
+    # first page: the same record is missing from both fetches.
+    control.inject({"kind": "missing_record"}, *[PASS] * (pages + 1), {"kind": "missing_record"})
+
+    result = sync_responses(instance, small_pages, OLD)
+
+    assert result.success
+    md = responses_md(instance)
+    assert md["unexplained_removals"] == 1 and md["rows_removed"] == 1
+    check = check_result(result, "no_unexplained_shrink")
+    assert not check.passed and DAY.isoformat() in (check.description or "")
+    # The day is closed (past its window): it stays flagged until it is fetched again.
+    assert not check_result(
+        sync_responses(instance, small_pages, OLD), "no_unexplained_shrink"
+    ).passed
+    healed = sync_responses(instance, small_pages, OLD, full_refresh=True)
+    assert check_result(healed, "no_unexplained_shrink").passed
+    assert assert_responses_day_equals_truth(tmp_path / "lake", control, DAY) == rows
