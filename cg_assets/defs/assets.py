@@ -242,8 +242,10 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         lake: LakeResource,
     ) -> Iterator[AssetCheckResult]:
         customergauge.validate()
-        fingerprint = run_guards.check_run_start(context, customergauge, lake)
+        api = run_guards.check_run_start(context, customergauge, lake)
         parquet_lake = lake.get_lake()
+        # The lake learns its API only when this run's first day file is about to be published.
+        parquet_lake.before_publish = lambda: api.record_in_lake(parquet_lake)
         holder = f"run {context.run_id} ({endpoint.name})"
         privacy = lake.get_privacy(parquet_lake)
         days = [dt.date.fromisoformat(p) for p in context.partition_keys]
@@ -288,6 +290,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                 if plan.mode == "skip":
                     context.log.info(f"{partition}: skipped — {plan.reason}")
                     return
+                api.record_in_lake(parquet_lake)  # an adopted day was published before
                 # Recorded now, not at the end of the run: a crash later keeps this day.
                 context.log_event(
                     AssetMaterialization(
@@ -296,7 +299,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                         metadata={
                             **result_metadata(result, options),
                             # which API the day came from (run_guards.instance_fingerprint)
-                            run_guards.FINGERPRINT_KEY: MetadataValue.text(fingerprint),
+                            run_guards.FINGERPRINT_KEY: MetadataValue.text(api.fingerprint),
                         },
                     )
                 )
@@ -324,6 +327,9 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                     f"{len(days)} days, {min(concurrency, len(days))} at a time (CG_CONCURRENCY)"
                 )
             run_days(days, sync_one, concurrency, record)
+        adopted = api.adopted_warning() if recorded else None
+        if adopted:
+            context.log.warning(adopted)
         yield from checks.run_inline_checks(
             key, endpoint, parquet_lake, written, date_field, api_out_of_day
         )
