@@ -69,6 +69,12 @@ def run_script(env: dict[str, str]) -> subprocess.CompletedProcess:
         ({"CG_HTTP_TIMEOUT": "inf"}, "CG_HTTP_TIMEOUT='inf' is invalid"),
         ({"CG_MAX_REQUESTS_PER_SECOND": "1e-300"}, "CG_MAX_REQUESTS_PER_SECOND='1e-300'"),
         ({"CG_PII_CLEAR_SEGMENTS": "Country,,Division"}, "CG_PII_CLEAR_SEGMENTS"),
+        # Settings a run reads at its start: accepted before issue 19, then every run failed.
+        ({"CG_PII_MODE": "hush"}, "CG_PII_MODE='hush' is invalid"),
+        ({"CG_PII_MODE": "hash"}, "CG_PII_KEY is not set"),
+        ({"CG_PII_MODE": "hash", "CG_PII_KEY": "some-secret"}, "CG_PII_KEY is too short"),
+        ({"CG_LAKE_ROOT": "/proc/cg-lake"}, "CG_LAKE_ROOT='/proc/cg-lake' is not writable"),
+        ({"CG_LAKE_ROOT": "gs://bucket/lake"}, "gs:// is not supported"),
     ],
 )
 def test_a_bad_setting_stops_make_run_before_anything_starts(tmp_path, env, named):
