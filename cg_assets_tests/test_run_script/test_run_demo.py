@@ -151,6 +151,12 @@ def stop_and_assert_clean(
     popen: subprocess.Popen, settings: dict[str, str], log: Path, signum: int
 ) -> None:
     popen.send_signal(signum)  # to the script only, as `kill PID` or Ctrl-C in its terminal
+    assert_stopped_clean(popen, settings, log, repr(signum))
+
+
+def assert_stopped_clean(
+    popen: subprocess.Popen, settings: dict[str, str], log: Path, signum: str
+) -> None:
     try:
         popen.wait(timeout=STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -220,3 +226,21 @@ def test_sigint_stops_everything(tmp_path):
     with running_demo(tmp_path) as (popen, settings, log):
         wait_for_ui(f"http://127.0.0.1:{settings['DAGSTER_PORT']}/graphql", popen, log)
         stop_and_assert_clean(popen, settings, log, signal.SIGINT)
+
+
+@pytest.mark.e2e
+def test_sigterm_to_the_whole_group_twice_stops_everything(tmp_path):
+    """`kill -TERM -PGID` of `make run`: the script gets SIGTERM, then make forwards another
+    while the script is stopping its services. The second one used to kill the script
+    half-way, before it stopped the simulator."""
+    with running_demo(tmp_path) as (popen, settings, log):
+        wait_for_ui(f"http://127.0.0.1:{settings['DAGSTER_PORT']}/graphql", popen, log)
+        os.killpg(popen.pid, signal.SIGTERM)  # its own session: the group is the script's
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while "stopping everything it started" not in log.read_text(errors="replace"):
+            assert time.monotonic() < deadline, f"no stop under way:\n{tail(log)}"
+            time.sleep(0.05)
+        assert popen.poll() is None  # still stopping the webserver, not the simulator yet
+        os.killpg(popen.pid, signal.SIGTERM)
+        assert_stopped_clean(popen, settings, log, "two SIGTERMs to the group")
+        assert popen.returncode == 143
