@@ -38,7 +38,7 @@ from cg_assets import clock
 from cg_assets.customergauge.endpoints import Endpoint
 from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.day_runner import run_days
-from cg_assets.defs import checks, run_guards
+from cg_assets.defs import checks, retention_status, run_guards
 from cg_assets.defs.freshness import freshness_policy
 from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY
 from cg_assets.defs.partitions import daily_partitions
@@ -334,6 +334,9 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
             key, endpoint, parquet_lake, written, date_field, api_out_of_day
         )
         yield from checks.day_check_results(context.instance, key, settings, clock.utc_now())
+        unset = retention_status.nothing_to_judge(key, privacy.settings)
+        if unset is not None:
+            context.log_event(unset)  # else the nightly retention job judges the check
         if failed:
             raise Failure(
                 description=f"{len(failed)} of {len(days)} day(s) failed: "
