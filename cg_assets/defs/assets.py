@@ -45,7 +45,7 @@ from cg_assets.defs.partitions import daily_partitions
 from cg_assets.defs.resources import LakeResource
 from cg_assets.lake.cursor_codec import decode_cursor, encode_cursor
 from cg_assets.lake.schema import RecordDecoder
-from cg_assets.settings import LoadSettings
+from cg_assets.settings import LoadSettings, SettingsError
 from cg_assets.sync import (
     DayResult,
     StoredState,
@@ -241,13 +241,18 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         customergauge: CustomerGaugeResource,
         lake: LakeResource,
     ) -> Iterator[AssetCheckResult]:
-        customergauge.validate()
-        api = run_guards.check_run_start(context, customergauge, lake)
-        parquet_lake = lake.get_lake()
+        try:
+            customergauge.validate()
+            api = run_guards.check_run_start(context, customergauge, lake)
+            parquet_lake = lake.get_lake()
+            privacy = lake.get_privacy(parquet_lake)
+        except SettingsError as exc:
+            # A Failure is reported as its message, not wrapped in Dagster's step error with
+            # the message again as its cause: a setting's error is read once, on top.
+            raise Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from None
         # The lake learns its API only when this run's first day file is about to be published.
         parquet_lake.before_publish = lambda: api.record_in_lake(parquet_lake)
         holder = f"run {context.run_id} ({endpoint.name})"
-        privacy = lake.get_privacy(parquet_lake)
         days = [dt.date.fromisoformat(p) for p in context.partition_keys]
         failed: dict[str, str] = {}
         recorded: list[str] = []

@@ -87,6 +87,10 @@ def test_a_run_on_a_throw_away_instance_refuses_and_writes_nothing(simulator, tm
     result = sync(DagsterInstance.ephemeral(), simulator, lake)
     assert not result.success
     assert "DAGSTER_HOME is not set" in failure_text(result)
+    # the message itself is the step's error, not the cause of Dagster's wrapper around it
+    (step_failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    error = step_failure.event_specific_data.error
+    assert error.cause is None and "SettingsError: DAGSTER_HOME is not set" in error.message
     assert not lake.exists() and requests_to(simulator) == 0
 
 
@@ -129,7 +133,9 @@ def test_the_cli_without_dagster_home_refuses_and_writes_nothing(simulator, tmp_
         timeout=300,
     )
     assert done.returncode != 0
-    assert "DAGSTER_HOME is not set" in done.stdout + done.stderr
+    output = done.stdout + done.stderr
+    assert "Failure: SettingsError: DAGSTER_HOME is not set" in output
+    assert "The above exception was caused by" not in output  # once per event, on top
     assert not lake.exists() and requests_to(simulator) == 0
 
 
