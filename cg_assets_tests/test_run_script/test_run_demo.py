@@ -222,10 +222,11 @@ def test_the_demo_syncs_today_first_and_sigterm_stops_everything(tmp_path):
 
 
 @pytest.mark.e2e
-def test_sigint_stops_everything(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP], ids=["SIGINT", "SIGHUP"])
+def test_sigint_or_sighup_stops_everything(tmp_path, signum):
     with running_demo(tmp_path) as (popen, settings, log):
         wait_for_ui(f"http://127.0.0.1:{settings['DAGSTER_PORT']}/graphql", popen, log)
-        stop_and_assert_clean(popen, settings, log, signal.SIGINT)
+        stop_and_assert_clean(popen, settings, log, signum)
 
 
 @pytest.mark.e2e
