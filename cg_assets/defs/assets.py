@@ -38,14 +38,14 @@ from cg_assets import clock
 from cg_assets.customergauge.endpoints import Endpoint
 from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.day_runner import run_days
-from cg_assets.defs import checks, run_guards
+from cg_assets.defs import checks, retention_status, run_guards
 from cg_assets.defs.freshness import freshness_policy
 from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY
 from cg_assets.defs.partitions import daily_partitions
 from cg_assets.defs.resources import LakeResource
 from cg_assets.lake.cursor_codec import decode_cursor, encode_cursor
 from cg_assets.lake.schema import RecordDecoder
-from cg_assets.settings import LoadSettings
+from cg_assets.settings import LoadSettings, SettingsError
 from cg_assets.sync import (
     DayResult,
     StoredState,
@@ -245,11 +245,18 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         customergauge: CustomerGaugeResource,
         lake: LakeResource,
     ) -> Iterator[AssetCheckResult]:
-        customergauge.validate()
-        fingerprint = run_guards.check_run_start(context, customergauge, lake)
-        parquet_lake = lake.get_lake()
+        try:
+            customergauge.validate()
+            api = run_guards.check_run_start(context, customergauge, lake)
+            parquet_lake = lake.get_lake()
+            privacy = lake.get_privacy(parquet_lake)
+        except SettingsError as exc:
+            # A Failure is reported as its message, not wrapped in Dagster's step error with
+            # the message again as its cause: a setting's error is read once, on top.
+            raise Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from None
+        # The lake learns its API only when this run's first day file is about to be published.
+        parquet_lake.before_publish = lambda: api.record_in_lake(parquet_lake)
         holder = f"run {context.run_id} ({endpoint.name})"
-        privacy = lake.get_privacy(parquet_lake)
         days = [dt.date.fromisoformat(p) for p in context.partition_keys]
         failed: dict[str, str] = {}
         recorded: list[str] = []
@@ -292,6 +299,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                 if plan.mode == "skip":
                     context.log.info(f"{partition}: skipped — {plan.reason}")
                     return
+                api.record_in_lake(parquet_lake)  # an adopted day was published before
                 # Recorded now, not at the end of the run: a crash later keeps this day.
                 context.log_event(
                     AssetMaterialization(
@@ -300,7 +308,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                         metadata={
                             **result_metadata(result, options),
                             # which API the day came from (run_guards.instance_fingerprint)
-                            run_guards.FINGERPRINT_KEY: MetadataValue.text(fingerprint),
+                            run_guards.FINGERPRINT_KEY: MetadataValue.text(api.fingerprint),
                         },
                     )
                 )
@@ -340,10 +348,16 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                     f"{len(days)} days, {min(concurrency, len(days))} at a time (CG_CONCURRENCY)"
                 )
             run_days(days, sync_one, concurrency, record)
+        adopted = api.adopted_warning() if recorded else None
+        if adopted:
+            context.log.warning(adopted)
         yield from checks.run_inline_checks(
             key, endpoint, parquet_lake, written, date_field, api_out_of_day
         )
         yield from checks.day_check_results(context.instance, key, settings, clock.utc_now())
+        unset = retention_status.nothing_to_judge(key, privacy.settings)
+        if unset is not None:
+            context.log_event(unset)  # else the nightly retention job judges the check
         if failed:
             raise Failure(
                 description=_failure_description(failed, len(days)),

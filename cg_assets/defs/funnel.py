@@ -19,6 +19,11 @@ date fields that is the day the invitation was sent, in both tables):
 - `nps`: the Net Promoter Score, % promoters - % detractors of the responses that gave
   a score (-100 to 100; null when none did).
 
+A table whose day has not been synced yet (no materialization of that day in the instance)
+is unknown, not empty: its counts, `sent` and `response_rate` are null, and the run's
+materialization says which table is missing (`unknown`). A first load that fetched only one
+table never shows a response rate of 0.0.
+
 A send day changes for as long as it is open for answers (CG_ANSWER_WINDOW_DAYS): every
 revisit that records the day again recomputes its row.
 """
@@ -32,10 +37,15 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetKey,
+    AssetRecordsFilter,
     AssetsDefinition,
     AutomationCondition,
     AutomationConditionSensorDefinition,
     BackfillPolicy,
+    DagsterInstance,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
     asset,
 )
 
@@ -52,22 +62,48 @@ FUNNEL_KEY = AssetKey([ASSET_PREFIX, FUNNEL_TABLE])
 FUNNEL_SENSOR = "customergauge_funnel_automation"
 
 _COUNT = pa.int64()
+# Counts are nullable: null when their table's day has not been synced (UNKNOWN_WITHOUT).
 FUNNEL_SCHEMA = pa.schema(
     [
-        pa.field("sent", _COUNT, nullable=False),
-        pa.field("responded", _COUNT, nullable=False),
-        pa.field("non_responses", _COUNT, nullable=False),
+        pa.field("sent", _COUNT),
+        pa.field("responded", _COUNT),
+        pa.field("non_responses", _COUNT),
         pa.field("response_rate", pa.float64()),
-        pa.field("failed", _COUNT, nullable=False),
-        pa.field("opened", _COUNT, nullable=False),
-        pa.field("clicked", _COUNT, nullable=False),
-        pa.field("promoters", _COUNT, nullable=False),
-        pa.field("passives", _COUNT, nullable=False),
-        pa.field("detractors", _COUNT, nullable=False),
+        pa.field("failed", _COUNT),
+        pa.field("opened", _COUNT),
+        pa.field("clicked", _COUNT),
+        pa.field("promoters", _COUNT),
+        pa.field("passives", _COUNT),
+        pa.field("detractors", _COUNT),
         pa.field("nps", pa.float64()),
         pa.field("computed_at", pa.timestamp("us", tz="UTC"), nullable=False),
     ]
 )
+FUNNEL_COLUMNS = {
+    "sent": "records in both tables (an invitation is answered or not, never both)",
+    "responded": "records in responses",
+    "non_responses": "records in non_responses",
+    "response_rate": "responded / sent; null when nothing was sent or a table is unknown",
+    "failed": "non-responses whose status names a failure or a bounce",
+    "opened": "non-responses opened (their date or status says so)",
+    "clicked": "non-responses clicked (their date or status says so)",
+    "promoters": "responses whose nps is 9-10",
+    "passives": "responses whose nps is 7-8",
+    "detractors": "responses whose nps is 0-6",
+    "nps": "% promoters - % detractors of the scored responses (-100..100); null if none",
+    "computed_at": "when the row was computed",
+}
+FUNNEL_COLUMN_SCHEMA = TableSchema(
+    columns=[
+        TableColumn(f.name, str(f.type), description=FUNNEL_COLUMNS[f.name]) for f in FUNNEL_SCHEMA
+    ]
+)
+# The columns that cannot be known while a table's day has not been synced.
+_SHARED = ("sent", "response_rate")
+UNKNOWN_WITHOUT = {
+    NON_RESPONSES.name: ("non_responses", "failed", "opened", "clicked", *_SHARED),
+    RESPONSES.name: ("responded", "promoters", "passives", "detractors", "nps", *_SHARED),
+}
 
 # eager() without its "latest day only" clause: a settle re-syncs days two days back.
 FUNNEL_CONDITION = (
@@ -137,6 +173,42 @@ def funnel_of(non_responses: pl.LazyFrame, responses: pl.LazyFrame) -> pl.DataFr
     return row.select(pl.col(name).cast(dtype) for name, dtype in _FUNNEL_DTYPES.items())
 
 
+def without_unknown(row: pl.DataFrame, unsynced: list[str]) -> pl.DataFrame:
+    """The row with every figure that depends on an unsynced table set to null."""
+    unknown = {column for table in unsynced for column in UNKNOWN_WITHOUT[table]}
+    return row.with_columns(pl.lit(None, dtype=row.schema[c]).alias(c) for c in sorted(unknown))
+
+
+def unsynced_tables(instance: DagsterInstance, day: str) -> list[str]:
+    """The tables whose `day` has no materialization yet: their rows are unknown."""
+    return [
+        endpoint.name
+        for endpoint in (NON_RESPONSES, RESPONSES)
+        if not instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=asset_key_for(endpoint), asset_partitions=[day]),
+            limit=1,
+        ).records
+    ]
+
+
+def row_metadata(row: pl.DataFrame, unsynced: list[str]) -> dict[str, MetadataValue]:
+    """The day's figures, as the materialization shows them (null figures left out)."""
+    values = row.row(0, named=True)
+    metadata: dict[str, MetadataValue] = {}
+    for name in ("sent", "responded", "non_responses", "failed", "opened", "clicked"):
+        if values[name] is not None:
+            metadata[name] = MetadataValue.int(values[name])
+    for name in ("response_rate", "nps"):
+        if values[name] is not None:
+            metadata[name] = MetadataValue.float(round(values[name], 4))
+    if unsynced:
+        metadata["unknown"] = MetadataValue.text(
+            f"{' and '.join(unsynced)} not synced for this day yet: their figures, sent and "
+            "response_rate are null. The funnel is recomputed when the day is synced."
+        )
+    return metadata
+
+
 def build_funnel_asset(settings: LoadSettings) -> AssetsDefinition:
     @asset(
         key=FUNNEL_KEY,
@@ -152,16 +224,20 @@ def build_funnel_asset(settings: LoadSettings) -> AssetsDefinition:
         automation_condition=FUNNEL_CONDITION,
         kinds={"polars", "parquet"},
         metadata={
-            "layout": f"{{CG_LAKE_ROOT}}/customergauge/{FUNNEL_TABLE}/date=YYYY-MM-DD/data.parquet"
+            "layout": f"{{CG_LAKE_ROOT}}/customergauge/{FUNNEL_TABLE}/date=YYYY-MM-DD/data.parquet",
+            "dagster/column_schema": FUNNEL_COLUMN_SCHEMA,
         },
     )
     def _funnel(
         context: AssetExecutionContext, non_responses: pl.LazyFrame, responses: pl.LazyFrame
     ) -> pl.DataFrame:
-        row = funnel_of(non_responses, responses)
+        unsynced = unsynced_tables(context.instance, context.partition_key)
+        row = without_unknown(funnel_of(non_responses, responses), unsynced)
+        context.add_output_metadata(row_metadata(row, unsynced))
         context.log.info(
             f"{context.partition_key}: sent {row['sent'][0]}, responded {row['responded'][0]}, "
             f"NPS {row['nps'][0]}"
+            + (f"; not synced yet: {', '.join(unsynced)}" if unsynced else "")
         )
         return row
 

@@ -32,6 +32,7 @@ from cg_assets.customergauge.endpoints import Endpoint
 from cg_assets.defs.assets import LAKE_POOL, LAKE_WRITER_TAG, asset_key_for
 from cg_assets.defs.automation import schedule_status
 from cg_assets.defs.resources import LakeResource
+from cg_assets.defs.retention_status import NOT_SET, RETENTION_CHECK
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.privacy.policy import LakePrivacy
 from cg_assets.privacy.retention import findings, retention_pass
@@ -39,7 +40,6 @@ from cg_assets.settings import LoadSettings, PrivacySettings, SettingsError
 
 RETENTION_JOB = "customergauge_pii_retention"
 RETENTION_SCHEDULE = "customergauge_pii_retention_daily"
-RETENTION_CHECK = "pii_retention"
 SAMPLE = 10
 
 
@@ -49,7 +49,7 @@ def _evaluate(
     days = privacy.settings.retention_days
     past, clear = findings(lake, endpoint, privacy, today)
     if days is None:
-        description = "CG_PII_RETENTION_DAYS is not set: personal values are kept for ever."
+        description = NOT_SET
     elif clear:
         description = (
             f"{len(clear)} of {past} day(s) older than {days} day(s) still hold clear "

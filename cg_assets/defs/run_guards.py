@@ -9,6 +9,11 @@
   (`_origin.json`, see cg_assets/lake/origin.py) and the instance (an observation of the
   asset) remember a fingerprint of the API they were written from: a hash of CG_API_URL and
   CG_CLIENT_ID. A run against another API fails, naming CG_LAKE_ROOT or DAGSTER_HOME.
+- **Pinned by data, not by an attempt.** The fingerprint is recorded only once this API's
+  data is written: in the lake just before a run publishes its first day file, in the
+  instance by each day's materialization. A first run that fails (a 401 from a typo'd
+  CG_CLIENT_ID, placeholder credentials under the hourly schedule) or writes nothing
+  leaves both free, so the corrected settings are accepted by the next run.
 - **Moving on deliberately** (the same tenant under a new URL or a new Connected App):
   CG_ADOPT_API=<the new fingerprint, printed in the error> makes the next run record the
   new API. The value must match, so a leftover variable never accepts another switch.
@@ -18,19 +23,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    AssetObservation,
     AssetRecordsFilter,
     DagsterInstance,
-    MetadataValue,
 )
 
 from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.defs.resources import LakeResource
 from cg_assets.lake.origin import FINGERPRINT_KEY, origin_path, read_origin, write_origin
+from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.settings import SettingsError
 
 ADOPT_VARIABLE = "CG_ADOPT_API"
@@ -75,13 +80,16 @@ def refuse_ephemeral_instance(instance: DagsterInstance) -> None:
 
 
 def instance_fingerprint(instance: DagsterInstance, key: AssetKey) -> str | None:
-    """The fingerprint last recorded for this asset in the instance, if any.
+    """The fingerprint recorded for this asset in the instance, or None before any day is.
 
     Every day a sync records carries it, so the asset's latest materialization (one query)
-    answers; the observation recorded at a first run answers before any day is recorded
-    (observations alone would not do: the privacy jobs add one per day they rewrite)."""
+    answers. An asset with no materialization has no cursor to protect, whatever an earlier
+    version observed at a failed first run. Observations answer only for days recorded before
+    the materializations carried the fingerprint."""
     latest = instance.fetch_materializations(AssetRecordsFilter(asset_key=key), limit=1).records
-    event = latest[0].asset_materialization if latest else None
+    if not latest:
+        return None
+    event = latest[0].asset_materialization
     entry = event.metadata.get(FINGERPRINT_KEY) if event is not None else None
     if entry is not None:
         return str(entry.value)
@@ -104,11 +112,58 @@ def _fresh_start_hint() -> str:
     )
 
 
+class ApiPin:
+    """This run's API fingerprint, and the one-time recording of it in the lake.
+
+    `record_in_lake` is called just before each day file is published, from any of the run's
+    worker threads; it writes `_origin.json` once, and refuses if another API claimed the
+    lake since the run started."""
+
+    def __init__(
+        self, fingerprint: str, adopting: bool, lake_had: str | None, instance_had: str | None
+    ) -> None:
+        self.fingerprint = fingerprint
+        self._adopting = adopting
+        self._lake_had, self._instance_had = lake_had, instance_had
+        self._recorded = lake_had == fingerprint
+        self._lock = threading.Lock()
+
+    def record_in_lake(self, parquet_lake: ParquetLake) -> None:
+        if self._recorded:
+            return
+        with self._lock:
+            if self._recorded:
+                return
+            now = read_origin(parquet_lake)
+            if now not in (self._lake_had, self.fingerprint):
+                raise SettingsError(
+                    f"CG_LAKE_ROOT={parquet_lake.root!r} was claimed by another CustomerGauge "
+                    f"API (fingerprint {now}) while this run (API {self.fingerprint}) was "
+                    "fetching; this day was not written. Two setups share one lake: give "
+                    "each its own CG_LAKE_ROOT."
+                )
+            if now != self.fingerprint:
+                write_origin(parquet_lake, self.fingerprint)
+            self._recorded = True
+
+    def adopted_warning(self) -> str | None:
+        """For a run under CG_ADOPT_API that recorded a day: what it moved from."""
+        was = (self._lake_had, self._instance_had)
+        if not self._adopting or was == (self.fingerprint, self.fingerprint):
+            return None
+        return (
+            f"{ADOPT_VARIABLE}: the lake and the instance now record API {self.fingerprint} "
+            f"(were {was[0]} and {was[1]}). Unset {ADOPT_VARIABLE}."
+        )
+
+
 def check_run_start(
     context: AssetExecutionContext, customergauge: CustomerGaugeResource, lake: LakeResource
-) -> str:
-    """Refuse a run that would lose its cursors or mix two APIs; record the API on first use.
-    Returns this run's API fingerprint, which every day it records carries."""
+) -> ApiPin:
+    """Refuse a run that would lose its cursors or mix two APIs, before any request.
+
+    Nothing is recorded here: the returned pin records the API in the lake before the first
+    day file is published, and every day's materialization carries the fingerprint."""
     instance = context.instance
     refuse_ephemeral_instance(instance)
     settings = customergauge.client_settings()
@@ -131,20 +186,4 @@ def check_run_start(
             f"(fingerprint {in_lake} in {origin_path(parquet_lake)}; this run's API, from "
             f"CG_API_URL and CG_CLIENT_ID, is {current}). {_fresh_start_hint()}{move_on}"
         )
-    if in_lake != current:
-        write_origin(parquet_lake, current)
-    if in_instance != current:
-        context.log_event(
-            AssetObservation(
-                asset_key=context.asset_key,
-                description="The CustomerGauge API this instance's cursors come from "
-                "(a hash of CG_API_URL and CG_CLIENT_ID).",
-                metadata={FINGERPRINT_KEY: MetadataValue.text(current)},
-            )
-        )
-    if adopting and (in_lake, in_instance) != (current, current):
-        context.log.warning(
-            f"{ADOPT_VARIABLE}: the lake and the instance now record API {current} "
-            f"(were {in_lake} and {in_instance}). Unset {ADOPT_VARIABLE}."
-        )
-    return current
+    return ApiPin(current, adopting, in_lake, in_instance)

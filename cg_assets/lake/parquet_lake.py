@@ -16,7 +16,7 @@ import hashlib
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -87,6 +87,9 @@ class ParquetLake:
         self.store = None if self.is_local else S3Store(root)
         # The leases this process holds, checked right before each publish.
         self._leases: dict[tuple[str, dt.date], ObjectStoreLease] = {}
+        # Called right before each day file is published (a sync run records which API the
+        # lake's data comes from there: defs/run_guards.py); raising keeps the day unpublished.
+        self.before_publish: Callable[[], None] | None = None
 
     # -- paths ----------------------------------------------------------------------
 
@@ -319,6 +322,8 @@ class DayWriter:
         self._handle.close()
         self.bytes_written = os.path.getsize(self._staged)
         try:
+            if self._lake.before_publish is not None:
+                self._lake.before_publish()
             self._publish()
         finally:
             staging.release(self._owned)

@@ -28,6 +28,7 @@ from cg_assets import clock
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.lake.schema import EXTRA_FIELDS_COLUMN
 from cg_assets.privacy.hashing import Keyring, PiiKey
+from cg_assets.privacy.requirements import require_keys
 from cg_assets.privacy.rules import PiiKind, kind_of_name
 from cg_assets.privacy.segments import clear_names, treat_segments
 from cg_assets.privacy.suppression import SuppressionList, SuppressionMatcher
@@ -160,17 +161,9 @@ class LakePrivacy:
 
     def validate(self) -> None:
         """Fail at a run's start, naming the variable, when the settings cannot be honoured."""
-        if self.settings.mode == "hash":
-            self.keyring.require_current("CG_PII_MODE=hash hashes personal columns with it")
-        if self.settings.retention_days is not None and self.settings.mode != "drop":
-            self.keyring.require_current(
-                f"CG_PII_RETENTION_DAYS={self.settings.retention_days} hashes personal columns "
-                "of older days with it (or set CG_PII_MODE=drop to null them instead)"
-            )
-        if self.suppression.entries:
-            self.keyring.require_current(
-                "the lake has a suppression list (erased contacts) that every write must apply"
-            )
+        has_list = bool(self.suppression.entries)
+        require_keys(self.settings, self.keyring, suppression_list=has_list)
+        if has_list:
             self.suppression.check_keys(self.keyring)
 
     def past_retention(self, day: dt.date, today: dt.date) -> bool:

@@ -13,12 +13,10 @@ from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
 from cg_assets.lake.parquet_lake import ParquetLake
-from cg_assets.privacy.hashing import Keyring, PiiKey, parse_keys
+from cg_assets.privacy.hashing import Keyring
 from cg_assets.privacy.policy import LakePrivacy
+from cg_assets.privacy.requirements import keyring_of
 from cg_assets.settings import PII_MODES, PrivacySettings, SettingsError
-
-KEY_VARIABLE = "CG_PII_KEY"
-PREVIOUS_KEYS_VARIABLE = "CG_PII_PREVIOUS_KEYS"
 
 
 class PrivacyResource(ConfigurableResource):
@@ -54,8 +52,7 @@ class PrivacyResource(ConfigurableResource):
         return settings
 
     def keyring(self) -> Keyring:
-        current = PiiKey(self.key, KEY_VARIABLE) if self.key and self.key.strip() else None
-        return Keyring(current, parse_keys(self.previous_keys, PREVIOUS_KEYS_VARIABLE))
+        return keyring_of(self.key, self.previous_keys)
 
     def for_lake(self, lake: ParquetLake) -> LakePrivacy:
         """The run's policy over `lake`; raises SettingsError naming the variable when the

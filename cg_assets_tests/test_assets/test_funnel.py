@@ -105,18 +105,67 @@ def test_nps_categories_at_their_edges():
     ]
 
 
-def test_a_day_that_was_never_synced_gives_a_funnel_of_zeros(instance, resources, lake_root):
-    empty_day = SIM_START + dt.timedelta(days=20)
-    result = materialize(
+def funnel_run(instance, resources, lake_root, day: dt.date):
+    return materialize(
         [*sync_assets(), build_funnel_asset(SETTINGS)],
         selection=[FUNNEL_KEY],
-        partition_key=empty_day.isoformat(),
+        partition_key=day.isoformat(),
         instance=instance,
         resources=lake_resources(resources, lake_root),
     )
+
+
+def funnel_metadata(result) -> dict:
+    (event,) = result.asset_materializations_for_node("customergauge__survey_funnel")
+    return {k: v.value for k, v in event.metadata.items()}
+
+
+def test_a_day_that_was_never_synced_gives_a_funnel_of_unknowns(instance, resources, lake_root):
+    empty_day = SIM_START + dt.timedelta(days=20)
+    result = funnel_run(instance, resources, lake_root, empty_day)
     assert result.success
     row = pq.read_table(day_file(lake_root, empty_day, "survey_funnel")).to_pylist()[0]
-    assert (row["sent"], row["responded"], row["failed"], row["response_rate"]) == (0, 0, 0, None)
+    assert {k for k, v in row.items() if v is not None} == {"computed_at"}
+    assert "non_responses and responses not synced" in funnel_metadata(result)["unknown"]
+
+
+def test_a_day_whose_responses_are_not_synced_has_no_response_rate(
+    instance, resources, control, lake_root
+):
+    # The first load of only non_responses (issue 19): the rate was 0.0, a wrong number.
+    control.respond_records(day=DAY, count=7)
+    io = lake_resources(resources, lake_root)
+    assert materialize(
+        sync_assets()[:1], partition_key=DAY.isoformat(), instance=instance, resources=io
+    ).success
+    result = funnel_run(instance, resources, lake_root, DAY)
+    assert result.success
+    row = pq.read_table(day_file(lake_root, DAY, "survey_funnel")).to_pylist()[0]
+    assert row["non_responses"] == len(truth_rows(control, DAY)) > 0
+    assert row["response_rate"] is None and row["sent"] is None and row["responded"] is None
+    assert row["nps"] is None and row["promoters"] is None
+    metadata = funnel_metadata(result)
+    assert metadata["unknown"].startswith("responses not synced")
+    assert "response_rate" not in metadata and metadata["non_responses"] == row["non_responses"]
+
+    assert materialize(
+        sync_assets()[1:], partition_key=DAY.isoformat(), instance=instance, resources=io
+    ).success
+    result = funnel_run(instance, resources, lake_root, DAY)
+    row = pq.read_table(day_file(lake_root, DAY, "survey_funnel")).to_pylist()[0]
+    assert row["responded"] == 7 and row["sent"] == row["non_responses"] + 7
+    assert row["response_rate"] == pytest.approx(7 / row["sent"])
+    metadata = funnel_metadata(result)
+    assert "unknown" not in metadata
+    assert metadata["response_rate"] == pytest.approx(row["response_rate"], abs=1e-4)
+    assert metadata["sent"] == row["sent"]
+
+
+def test_the_funnel_declares_its_column_schema():
+    spec = build_funnel_asset(SETTINGS).specs_by_key[FUNNEL_KEY]
+    columns = spec.metadata["dagster/column_schema"].columns
+    assert [c.name for c in columns] == FUNNEL_SCHEMA.names
+    assert all(c.description for c in columns)
 
 
 def test_a_synced_day_of_any_age_brings_the_funnel_up_to_date(instance, resources, lake_root):

@@ -10,13 +10,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from dagster import AssetRecordsFilter, DagsterInstance, instance_for_test, materialize
+from dagster import (
+    AssetObservation,
+    AssetRecordsFilter,
+    DagsterInstance,
+    instance_for_test,
+    materialize,
+)
 
 from cg_assets.customergauge.endpoints import NON_RESPONSES
 from cg_assets.defs.assets import asset_key_for, build_sync_asset
 from cg_assets.defs.resources import LakeResource
 from cg_assets.defs.run_guards import ADOPT_VARIABLE, api_fingerprint, instance_fingerprint
-from cg_assets.lake.origin import ORIGIN_FILE, read_origin
+from cg_assets.lake.origin import FINGERPRINT_KEY, ORIGIN_FILE, read_origin
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.settings import LoadSettings
 from cg_assets.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, running_simulator
@@ -29,13 +35,13 @@ ROOT = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 
 
-def sync(instance: DagsterInstance, simulator, lake_root: Path, day: dt.date = DAY):
+def sync(instance: DagsterInstance, simulator, lake_root: Path, day: dt.date = DAY, **credentials):
     return materialize(
         [build_sync_asset(NON_RESPONSES, SETTINGS)],
         partition_key=day.isoformat(),
         instance=instance,
         resources={
-            "customergauge": make_resource(simulator),
+            "customergauge": make_resource(simulator, **credentials),
             "lake": LakeResource(root=str(lake_root)),
         },
         raise_on_error=False,
@@ -81,6 +87,10 @@ def test_a_run_on_a_throw_away_instance_refuses_and_writes_nothing(simulator, tm
     result = sync(DagsterInstance.ephemeral(), simulator, lake)
     assert not result.success
     assert "DAGSTER_HOME is not set" in failure_text(result)
+    # the message itself is the step's error, not the cause of Dagster's wrapper around it
+    (step_failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    error = step_failure.event_specific_data.error
+    assert error.cause is None and "SettingsError: DAGSTER_HOME is not set" in error.message
     assert not lake.exists() and requests_to(simulator) == 0
 
 
@@ -123,7 +133,9 @@ def test_the_cli_without_dagster_home_refuses_and_writes_nothing(simulator, tmp_
         timeout=300,
     )
     assert done.returncode != 0
-    assert "DAGSTER_HOME is not set" in done.stdout + done.stderr
+    output = done.stdout + done.stderr
+    assert "Failure: SettingsError: DAGSTER_HOME is not set" in output
+    assert "The above exception was caused by" not in output  # once per event, on top
     assert not lake.exists() and requests_to(simulator) == 0
 
 
@@ -189,3 +201,36 @@ def test_moving_on_deliberately_takes_the_new_fingerprint_only(
     monkeypatch.delenv(ADOPT_VARIABLE)
     assert sync(instance, other_api, lake).success  # recorded: no variable needed any more
     assert not sync(instance, simulator, lake).success  # and the old API is now the other one
+
+
+@pytest.mark.parametrize(
+    "typo", [{"client_id": "demo-clinet"}, {"client_secret": "not-the-secret"}], ids=str
+)
+def test_a_first_run_the_api_refuses_leaves_the_lake_and_the_instance_free(
+    simulator, instance, tmp_path, typo
+):
+    lake = tmp_path / "lake"
+    refused = sync(instance, simulator, lake, **typo)
+    assert not refused.success and "401" in failure_text(refused)
+    assert read_origin(ParquetLake(str(lake))) is None
+    assert instance_fingerprint(instance, KEY) is None
+    assert materializations(instance) == 0
+
+    assert sync(instance, simulator, lake).success  # the typo fixed: nothing to refuse
+    expected = api_fingerprint(simulator.url, DEMO_CLIENT_ID)
+    assert read_origin(ParquetLake(str(lake))) == expected
+    assert instance_fingerprint(instance, KEY) == expected
+
+
+def test_an_instance_an_older_version_pinned_at_a_failed_first_run_is_free(
+    simulator, instance, tmp_path
+):
+    # Earlier versions recorded the fingerprint as an observation before any request, so a
+    # 401 under a typo'd client id tied the instance to that typo.
+    typo = api_fingerprint(simulator.url, "demo-clinet")
+    instance.report_runless_asset_event(
+        AssetObservation(asset_key=KEY, metadata={FINGERPRINT_KEY: typo})
+    )
+    assert instance_fingerprint(instance, KEY) is None
+    assert sync(instance, simulator, tmp_path / "lake").success
+    assert instance_fingerprint(instance, KEY) == api_fingerprint(simulator.url, DEMO_CLIENT_ID)

@@ -8,10 +8,10 @@ import datetime as dt
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from dagster import AssetSelection, Definitions, define_asset_job
+from dagster import AssetCheckKey, AssetSelection, Definitions, define_asset_job
 
 from cg_assets.customergauge.endpoints import NON_RESPONSES
-from cg_assets.defs.assets import build_sync_asset
+from cg_assets.defs.assets import asset_key_for, build_sync_asset
 from cg_assets.defs.privacy_retention import RETENTION_CHECK, build_retention_check
 from cg_assets.defs.resources import LakeResource
 from cg_assets.lake.parquet_lake import KV_CURSOR, ParquetLake
@@ -144,3 +144,30 @@ def test_retention_leaves_a_day_another_writer_holds_and_the_check_says_so(
     assert not evaluation.passed
     assert evaluation.metadata["days_with_clear_values"].value == [held.isoformat()]
     assert retention_job_result(instance, aged).get_asset_check_evaluations()[0].passed
+
+
+def latest_retention_evaluation(instance):
+    key = AssetCheckKey(asset_key_for(NON_RESPONSES), RETENTION_CHECK)
+    record = instance.get_latest_asset_check_evaluation_record(key)
+    return record.event.asset_check_evaluation if record else None
+
+
+def test_without_a_retention_a_sync_records_the_check_as_nothing_to_judge(
+    instance, cg_resource, lake_root
+):
+    # Before, the check said "Not Evaluated" on every sync asset until the nightly job ran.
+    sync(instance, resources(cg_resource, lake_root), SIM_START)
+    evaluation = latest_retention_evaluation(instance)
+    assert evaluation is not None and evaluation.passed
+    assert "nothing to judge" in evaluation.description
+    assert evaluation.metadata["days_past_retention"].value == 0
+
+
+def test_with_a_retention_a_sync_leaves_the_check_to_the_retention_job(
+    instance, cg_resource, lake_root
+):
+    aged = resources(cg_resource, lake_root, key=KEY_A, retention_days=retention_days())
+    sync(instance, aged, SIM_START)
+    assert latest_retention_evaluation(instance) is None  # judged by the job, not faked here
+    retention_job_result(instance, aged)
+    assert latest_retention_evaluation(instance) is not None

@@ -69,6 +69,12 @@ def run_script(env: dict[str, str]) -> subprocess.CompletedProcess:
         ({"CG_HTTP_TIMEOUT": "inf"}, "CG_HTTP_TIMEOUT='inf' is invalid"),
         ({"CG_MAX_REQUESTS_PER_SECOND": "1e-300"}, "CG_MAX_REQUESTS_PER_SECOND='1e-300'"),
         ({"CG_PII_CLEAR_SEGMENTS": "Country,,Division"}, "CG_PII_CLEAR_SEGMENTS"),
+        # Settings a run reads at its start: accepted before issue 19, then every run failed.
+        ({"CG_PII_MODE": "hush"}, "CG_PII_MODE='hush' is invalid"),
+        ({"CG_PII_MODE": "hash"}, "CG_PII_KEY is not set"),
+        ({"CG_PII_MODE": "hash", "CG_PII_KEY": "some-secret"}, "CG_PII_KEY is too short"),
+        ({"CG_LAKE_ROOT": "/proc/cg-lake"}, "CG_LAKE_ROOT='/proc/cg-lake' is not writable"),
+        ({"CG_LAKE_ROOT": "gs://bucket/lake"}, "gs:// is not supported"),
     ],
 )
 def test_a_bad_setting_stops_make_run_before_anything_starts(tmp_path, env, named):
@@ -145,6 +151,12 @@ def stop_and_assert_clean(
     popen: subprocess.Popen, settings: dict[str, str], log: Path, signum: int
 ) -> None:
     popen.send_signal(signum)  # to the script only, as `kill PID` or Ctrl-C in its terminal
+    assert_stopped_clean(popen, settings, log, repr(signum))
+
+
+def assert_stopped_clean(
+    popen: subprocess.Popen, settings: dict[str, str], log: Path, signum: str
+) -> None:
     try:
         popen.wait(timeout=STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -210,7 +222,26 @@ def test_the_demo_syncs_today_first_and_sigterm_stops_everything(tmp_path):
 
 
 @pytest.mark.e2e
-def test_sigint_stops_everything(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP], ids=["SIGINT", "SIGHUP"])
+def test_sigint_or_sighup_stops_everything(tmp_path, signum):
     with running_demo(tmp_path) as (popen, settings, log):
         wait_for_ui(f"http://127.0.0.1:{settings['DAGSTER_PORT']}/graphql", popen, log)
-        stop_and_assert_clean(popen, settings, log, signal.SIGINT)
+        stop_and_assert_clean(popen, settings, log, signum)
+
+
+@pytest.mark.e2e
+def test_sigterm_to_the_whole_group_twice_stops_everything(tmp_path):
+    """`kill -TERM -PGID` of `make run`: the script gets SIGTERM, then make forwards another
+    while the script is stopping its services. The second one used to kill the script
+    half-way, before it stopped the simulator."""
+    with running_demo(tmp_path) as (popen, settings, log):
+        wait_for_ui(f"http://127.0.0.1:{settings['DAGSTER_PORT']}/graphql", popen, log)
+        os.killpg(popen.pid, signal.SIGTERM)  # its own session: the group is the script's
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while "stopping everything it started" not in log.read_text(errors="replace"):
+            assert time.monotonic() < deadline, f"no stop under way:\n{tail(log)}"
+            time.sleep(0.05)
+        assert popen.poll() is None  # still stopping the webserver, not the simulator yet
+        os.killpg(popen.pid, signal.SIGTERM)
+        assert_stopped_clean(popen, settings, log, "two SIGTERMs to the group")
+        assert popen.returncode == 143
