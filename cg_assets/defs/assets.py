@@ -73,6 +73,8 @@ GROUP = "customergauge"
 # that use tag concurrency limits do the same (see .dagster_home/dagster.yaml).
 LAKE_POOL = "customergauge_lake"
 LAKE_WRITER_TAG = "cg_assets/lake_writer"
+# When a day was recorded, by the sync's clock (cg_assets.clock): day_freshness.py reads it.
+SYNCED_AT_KEY = "synced_at"
 
 
 def asset_key_for(endpoint: Endpoint) -> AssetKey:
@@ -297,6 +299,8 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                             **result_metadata(result, options),
                             # which API the day came from (run_guards.instance_fingerprint)
                             run_guards.FINGERPRINT_KEY: MetadataValue.text(fingerprint),
+                            # when, by the sync's clock: the per-day freshness check's input
+                            SYNCED_AT_KEY: MetadataValue.text(_iso(clock.utc_now())),
                         },
                     )
                 )

@@ -41,6 +41,7 @@ EXPECTED: dict[str, Any] = {
             "every_day_settled",
             "answer_window_kept",
             "pii_retention",
+            "recent_days_fresh",
         )
     },
     "jobs": {
@@ -52,7 +53,11 @@ EXPECTED: dict[str, Any] = {
         "customergauge_hourly_catch_up": ("5 * * * *", "UTC"),
         "customergauge_pii_retention_daily": ("30 3 * * *", "UTC"),
     },
-    "sensors": {"customergauge_settle_sensor", "customergauge_funnel_automation"},
+    "sensors": {
+        "customergauge_settle_sensor",
+        "customergauge_funnel_automation",
+        "customergauge_day_freshness_sensor",
+    },
     "resources": {
         "customergauge": "CustomerGaugeResource",
         "lake": "LakeResource",
