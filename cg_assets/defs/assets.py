@@ -38,7 +38,7 @@ from cg_assets import clock
 from cg_assets.customergauge.endpoints import Endpoint
 from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.day_runner import run_days
-from cg_assets.defs import checks, run_guards
+from cg_assets.defs import checks, run_guards, schema_drift
 from cg_assets.defs.freshness import freshness_policy
 from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY
 from cg_assets.defs.partitions import daily_partitions
@@ -224,7 +224,10 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         # published (see module docstring), never as one output at the end of the run.
         output_required=False,
         op_tags={LAKE_WRITER_TAG: endpoint.name},
-        check_specs=checks.inline_check_specs(key, endpoint),
+        check_specs=[
+            *checks.inline_check_specs(key, endpoint),
+            schema_drift.drift_check_spec(key),
+        ],
         # Downstream assets get a day or a range of days as a polars LazyFrame.
         io_manager_key=LAKE_IO_MANAGER_KEY,
         metadata={
@@ -257,6 +260,11 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
             # The instance is read here, in the run's own thread: the days then sync in
             # worker threads (CG_CONCURRENCY) and are recorded back in this thread.
             stored = {day: stored_state(context.instance, key, day.isoformat()) for day in days}
+            frozen = (
+                schema_drift.frozen_paths(context.instance, key, days)
+                if settings.schema_contract == "freeze"
+                else {}
+            )
 
             def sync_one(day: dt.date) -> DayResult:
                 # Plan under the lock: the footer it reads is the one this writer replaces.
@@ -274,7 +282,14 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                     if not plan.fetches:
                         return adopt_day(parquet_lake, endpoint, day, plan)
                     return sync_day(
-                        client, parquet_lake, endpoint, day, plan, options, privacy=privacy
+                        client,
+                        parquet_lake,
+                        endpoint,
+                        day,
+                        plan,
+                        options,
+                        privacy=privacy,
+                        frozen_paths=frozen.get(day),
                     )
 
             def record(day: dt.date, result: DayResult | None, error: BaseException | None) -> None:
@@ -301,6 +316,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                             run_guards.FINGERPRINT_KEY: MetadataValue.text(fingerprint),
                             # when, by the sync's clock: the per-day freshness check's input
                             SYNCED_AT_KEY: MetadataValue.text(_iso(clock.utc_now())),
+                            **schema_drift.drift_metadata(result, context.instance, key, partition),
                         },
                     )
                 )
@@ -332,6 +348,7 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
             key, endpoint, parquet_lake, written, date_field, api_out_of_day
         )
         yield from checks.day_check_results(context.instance, key, settings, clock.utc_now())
+        yield schema_drift.drift_check_result(context.instance, key, written)
         if failed:
             raise Failure(
                 description=f"{len(failed)} of {len(days)} day(s) failed: "

@@ -42,6 +42,7 @@ EXPECTED: dict[str, Any] = {
             "answer_window_kept",
             "pii_retention",
             "recent_days_fresh",
+            "no_new_fields",
         )
     },
     "jobs": {
