@@ -11,6 +11,7 @@ from pathlib import Path
 from dagster import Definitions, definitions, load_from_defs_folder
 
 from cg_assets.customergauge.endpoints import ENDPOINTS
+from cg_assets.defs.alerts import build_alert_sensor
 from cg_assets.defs.assets import asset_key_for, build_sync_asset
 from cg_assets.defs.automation import build_sync_job
 from cg_assets.defs.day_freshness import build_day_freshness_checks, build_day_freshness_sensor
@@ -48,6 +49,7 @@ def build_definitions(settings: LoadSettings) -> Definitions:
             build_settle_sensor(keys, settings),
             build_funnel_sensor(settings),
             build_day_freshness_sensor(keys, settings),
+            build_alert_sensor(settings),
         ],
         # Downstream assets (the funnel, a user's own) read and write the lake as polars frames.
         resources={**default_resources(), LAKE_IO_MANAGER_KEY: LakeFrameIOManager()},

@@ -355,6 +355,8 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                 + "; ".join(f"{p}: {m}" for p, m in sorted(failed.items())),
                 metadata={
                     "failed_days": MetadataValue.json(sorted(failed)),
+                    # each day's error (secrets redacted): the alert sensor posts one a day
+                    "errors_by_day": MetadataValue.json(dict(sorted(failed.items()))),
                     "recorded_days": MetadataValue.json(recorded),
                 },
             )

@@ -58,6 +58,7 @@ EXPECTED: dict[str, Any] = {
         "customergauge_settle_sensor",
         "customergauge_funnel_automation",
         "customergauge_day_freshness_sensor",
+        "customergauge_alerts",
     },
     "resources": {
         "customergauge": "CustomerGaugeResource",
