@@ -36,6 +36,7 @@ from dagster import (
     AutomationCondition,
     AutomationConditionSensorDefinition,
     BackfillPolicy,
+    MetadataValue,
     asset,
 )
 
@@ -137,6 +138,16 @@ def funnel_of(non_responses: pl.LazyFrame, responses: pl.LazyFrame) -> pl.DataFr
     return row.select(pl.col(name).cast(dtype) for name, dtype in _FUNNEL_DTYPES.items())
 
 
+def funnel_figures(row: pl.DataFrame) -> dict[str, MetadataValue]:
+    """The day's sent, responded and response rate (none for a day nothing was sent)."""
+    rate = row["response_rate"][0]
+    return {
+        "sent": MetadataValue.int(int(row["sent"][0])),
+        "responded": MetadataValue.int(int(row["responded"][0])),
+        **({"response_rate": MetadataValue.float(float(rate))} if rate is not None else {}),
+    }
+
+
 def build_funnel_asset(settings: LoadSettings) -> AssetsDefinition:
     @asset(
         key=FUNNEL_KEY,
@@ -163,6 +174,8 @@ def build_funnel_asset(settings: LoadSettings) -> AssetsDefinition:
             f"{context.partition_key}: sent {row['sent'][0]}, responded {row['responded'][0]}, "
             f"NPS {row['nps'][0]}"
         )
+        # Numbers on the materialization: the UI plots each over the days (asset → Plots).
+        context.add_output_metadata(funnel_figures(row))
         return row
 
     return _funnel

@@ -88,6 +88,11 @@ def test_the_funnel_counts_both_tables_of_its_day(instance, resources, control, 
     assert (row["promoters"], row["detractors"]) == (promoters, detractors)
     assert row["passives"] == len(scores) - promoters - detractors
     assert row["nps"] == pytest.approx(100 * (promoters - detractors) / len(scores))
+    # the day's figures on its materialization, which the UI plots over the days
+    (materialization,) = result.asset_materializations_for_node("customergauge__survey_funnel")
+    figures = {k: v.value for k, v in materialization.metadata.items()}
+    assert (figures["sent"], figures["responded"]) == (row["sent"], row["responded"])
+    assert figures["response_rate"] == pytest.approx(row["response_rate"])
 
 
 def test_nps_categories_at_their_edges():
@@ -117,6 +122,9 @@ def test_a_day_that_was_never_synced_gives_a_funnel_of_zeros(instance, resources
     assert result.success
     row = pq.read_table(day_file(lake_root, empty_day, "survey_funnel")).to_pylist()[0]
     assert (row["sent"], row["responded"], row["failed"], row["response_rate"]) == (0, 0, 0, None)
+    (materialization,) = result.asset_materializations_for_node("customergauge__survey_funnel")
+    figures = {k: v.value for k, v in materialization.metadata.items()}
+    assert (figures["sent"], figures["responded"]) == (0, 0) and "response_rate" not in figures
 
 
 def test_a_synced_day_of_any_age_brings_the_funnel_up_to_date(instance, resources, lake_root):
