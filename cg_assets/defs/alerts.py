@@ -41,7 +41,6 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from cg_assets.customergauge.endpoints import ENDPOINTS
 from cg_assets.defs import checks, day_freshness, schema_drift
@@ -103,7 +102,7 @@ CHECK_KEYS = [
     for e in ENDPOINTS
     for name in ALERTED_CHECKS
 ]
-DONE = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
+DONE = {"SUCCEEDED", "FAILED"}  # AssetCheckExecutionRecordStatus values (not exported)
 
 
 def _failed_runs(instance: DagsterInstance, state: AlertState) -> list[str]:
@@ -138,7 +137,7 @@ def _new_evaluations(instance: DagsterInstance, state: AlertState) -> list[Any]:
         history = storage.get_asset_check_execution_history(check_key, limit=EVENTS_PER_TICK)
         for record in sorted((r for r in history if r.id > after), key=lambda r: r.id):
             state.checks_after[name] = record.id
-            if record.status not in DONE:
+            if record.status.value not in DONE:
                 continue  # planned: its result, if any, is a record of its own (a later id)
             event = record.event.dagster_event if record.event is not None else None
             if event is not None and event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
