@@ -170,6 +170,7 @@ def parse_path(variable: str, raw: str) -> str:
 # --- load-time settings -----------------------------------------------------------------
 
 AUTOMATION_CHOICES = ("on", "off")
+SCHEMA_CONTRACT_CHOICES = ("evolve", "freeze")
 DEFAULT_START_DATE = dt.date(2024, 1, 1)
 
 
@@ -190,6 +191,8 @@ class LoadSettings:
     schedule_minute: int = 5
     settle_max_per_tick: int = 3
     sensor_interval_seconds: int = 300
+    # evolve: a new untyped field is kept and warned of; freeze: its day fails (docs/operations.md)
+    schema_contract: str = "evolve"
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -279,6 +282,13 @@ class LoadSettings:
                 cls.sensor_interval_seconds,
                 _int_in(30, 86400),
                 "a whole number of seconds from 30 to 86400",
+            ),
+            schema_contract=_parse(
+                env,
+                "CG_SCHEMA_CONTRACT",
+                cls.schema_contract,
+                _choice(*SCHEMA_CONTRACT_CHOICES),
+                "evolve (keep new fields in extra_fields, warn) or freeze (fail the day)",
             ),
         )
 

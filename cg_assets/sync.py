@@ -38,6 +38,7 @@ from cg_assets.customergauge.errors import ApiContractError
 from cg_assets.lake import parquet_lake as lake_files
 from cg_assets.lake.columns import key_column
 from cg_assets.lake.cursor_codec import encode_cursor
+from cg_assets.lake.drift import DayDrift, SchemaFrozenError
 from cg_assets.lake.parquet_lake import DayFileState, ParquetLake
 from cg_assets.lake.schema import SCHEMA_VERSION, RecordDecoder, in_day_mask
 from cg_assets.privacy.policy import NO_PRIVACY, LakePrivacy, file_pii_state
@@ -166,6 +167,10 @@ class DayResult:
     # Rows the file held that the API no longer sends, in a table where rows never leave
     # (Endpoint.rows_leave), confirmed by a second whole fetch: published, and flagged.
     unexplained_removals: int = 0
+    # Schema drift (lake/drift.py), for a day fetched: None when the file was not rebuilt
+    # from a fetch (adopted, skipped).
+    extra_field_paths: dict[str, int] | None = None
+    null_columns: list[str] | None = None
 
 
 def day_end(day: dt.date, timezone: str) -> dt.datetime:
@@ -388,13 +393,17 @@ def sync_day(
     plan: DayPlan,
     options: SyncOptions,
     privacy: LakePrivacy | None = None,
+    frozen_paths: frozenset[str] | None = None,
 ) -> DayResult:
+    """`frozen_paths`: CG_SCHEMA_CONTRACT=freeze's known extra-field paths; a day carrying
+    any other fails before its file is published (SchemaFrozenError)."""
     started = time.perf_counter()
     # The day's own stream: its stats count this day's requests only, even while other
     # days sync side by side on the same client (token, rate gate and totals are shared).
     with client.stream() as day_client:
         decoder = endpoint.decoder()
         day_sync = _DaySync(day_client, lake, endpoint, decoder, day, plan, options, privacy)
+        day_sync.frozen_paths = frozen_paths
         result = day_sync.run_full() if plan.full_fetch else day_sync.run_catch_up()
         result.stats = day_client.stats.snapshot()
     result.seconds = time.perf_counter() - started
@@ -427,6 +436,11 @@ class _DaySync:
         self.largest_page = 0
         self.last_page = 0
         self.end_rechecks = self.false_ends = self.unexplained_removals = 0
+        personal = {name for name, _ in self.privacy.columns.personal}
+        self.drift = DayDrift(
+            [c.name for c in decoder.columns], personal if self.privacy.treatment == "drop" else ()
+        )
+        self.frozen_paths: frozenset[str] | None = None
 
     # -- fetching -------------------------------------------------------------------
 
@@ -572,6 +586,7 @@ class _DaySync:
                         changed += 1
                 if not all(keep):
                     batch = batch.filter(pa.array(keep))
+                self.drift.observe(batch)  # what arrived, before personal values are treated
                 batch = self.privacy.apply(batch)
                 writer.write(batch)
                 out.observe(batch)
@@ -584,6 +599,7 @@ class _DaySync:
             if gone and not self.endpoint.rows_leave:
                 self._confirm_gone(gone)
                 self.unexplained_removals = len(gone)
+            self._keep_contract()
             writer.commit(self._kv_metadata())
         removed = sum(1 for k in old_status if k not in seen)
         return self._result(out, writer.bytes_written, True, added, removed, changed, duplicates)
@@ -596,6 +612,8 @@ class _DaySync:
         new_batches = list(self._batches(self.plan.cursor))
         new = pa.Table.from_batches(new_batches, schema=self.decoder.schema)
         new, duplicates = _dedupe_keep_last(new, self.key)
+        self.drift.observe(new)
+        self._keep_contract()  # only new records can bring a new field
         new = self.privacy.apply(new)
         out = _Output(self.endpoint)
         if new.num_rows == 0 and self.cursor == self.plan.cursor:
@@ -604,7 +622,13 @@ class _DaySync:
             existing = self.lake.read_day(self.endpoint.name, self.day, columns=out.columns)
             if existing is not None:
                 out.observe_table(existing)
-            return self._result(out, 0, False, 0, 0, 0, duplicates, rows=state.rows if state else 0)
+            result = self._result(
+                out, 0, False, 0, 0, 0, duplicates, rows=state.rows if state else 0
+            )
+            # The file is unchanged, so is its drift: the Dagster layer keeps what it recorded
+            # (reading every column again would double this hourly no-op's cost).
+            result.extra_field_paths = result.null_columns = None
+            return result
         new_keys = new.column(self.key)
         replaced_rows = changed = 0
         parquet_file = self.lake.open_day(self.endpoint.name, self.day)
@@ -622,6 +646,7 @@ class _DaySync:
                         old = self.privacy.apply(old)
                         writer.write(old)
                         out.observe(old)
+                        self.drift.observe(old)
             added = new.num_rows - replaced_rows
             writer.write(new)
             out.observe_table(new)
@@ -629,6 +654,19 @@ class _DaySync:
         return self._result(out, writer.bytes_written, True, added, 0, changed, duplicates)
 
     # -- shared ---------------------------------------------------------------------
+
+    def _keep_contract(self) -> None:
+        if self.frozen_paths is None:
+            return
+        new = self.drift.new_paths(self.frozen_paths)
+        if new:
+            raise SchemaFrozenError(
+                f"CG_SCHEMA_CONTRACT=freeze: {self.endpoint.name} {self.day.isoformat()} "
+                f"carries {len(new)} field(s) not seen in the previous synced day: "
+                + ", ".join(new[:20])
+                + (" …" if len(new) > 20 else "")
+                + ". Nothing was written. Set CG_SCHEMA_CONTRACT=evolve to accept them."
+            )
 
     def _kv_metadata(self) -> dict[str, str]:
         return {
@@ -686,6 +724,8 @@ class _DaySync:
             end_rechecks=self.end_rechecks,
             false_ends=self.false_ends,
             unexplained_removals=self.unexplained_removals,
+            extra_field_paths=self.drift.extra_field_paths,
+            null_columns=self.drift.null_columns,
         )
 
 

@@ -38,7 +38,7 @@ from cg_assets import clock
 from cg_assets.customergauge.endpoints import Endpoint
 from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.day_runner import run_days
-from cg_assets.defs import checks, retention_status, run_guards
+from cg_assets.defs import checks, retention_status, run_guards, schema_drift
 from cg_assets.defs.freshness import freshness_policy
 from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY
 from cg_assets.defs.partitions import daily_partitions
@@ -73,6 +73,8 @@ GROUP = "customergauge"
 # that use tag concurrency limits do the same (see .dagster_home/dagster.yaml).
 LAKE_POOL = "customergauge_lake"
 LAKE_WRITER_TAG = "cg_assets/lake_writer"
+# When a day was recorded, by the sync's clock (cg_assets.clock): day_freshness.py reads it.
+SYNCED_AT_KEY = "synced_at"
 
 
 def asset_key_for(endpoint: Endpoint) -> AssetKey:
@@ -226,7 +228,10 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         # published (see module docstring), never as one output at the end of the run.
         output_required=False,
         op_tags={LAKE_WRITER_TAG: endpoint.name},
-        check_specs=checks.inline_check_specs(key, endpoint),
+        check_specs=[
+            *checks.inline_check_specs(key, endpoint),
+            schema_drift.drift_check_spec(key),
+        ],
         # Downstream assets get a day or a range of days as a polars LazyFrame.
         io_manager_key=LAKE_IO_MANAGER_KEY,
         metadata={
@@ -266,6 +271,11 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
             # The instance is read here, in the run's own thread: the days then sync in
             # worker threads (CG_CONCURRENCY) and are recorded back in this thread.
             stored = {day: stored_state(context.instance, key, day.isoformat()) for day in days}
+            frozen = (
+                schema_drift.frozen_paths(context.instance, key, days)
+                if settings.schema_contract == "freeze"
+                else {}
+            )
 
             def sync_one(day: dt.date) -> DayResult:
                 # Plan under the lock: the footer it reads is the one this writer replaces.
@@ -283,7 +293,14 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                     if not plan.fetches:
                         return adopt_day(parquet_lake, endpoint, day, plan)
                     return sync_day(
-                        client, parquet_lake, endpoint, day, plan, options, privacy=privacy
+                        client,
+                        parquet_lake,
+                        endpoint,
+                        day,
+                        plan,
+                        options,
+                        privacy=privacy,
+                        frozen_paths=frozen.get(day),
                     )
 
             def record(day: dt.date, result: DayResult | None, error: BaseException | None) -> None:
@@ -309,6 +326,9 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
                             **result_metadata(result, options),
                             # which API the day came from (run_guards.instance_fingerprint)
                             run_guards.FINGERPRINT_KEY: MetadataValue.text(api.fingerprint),
+                            # when, by the sync's clock: the per-day freshness check's input
+                            SYNCED_AT_KEY: MetadataValue.text(_iso(clock.utc_now())),
+                            **schema_drift.drift_metadata(result, context.instance, key, partition),
                         },
                     )
                 )
@@ -358,11 +378,14 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
         unset = retention_status.nothing_to_judge(key, privacy.settings)
         if unset is not None:
             context.log_event(unset)  # else the nightly retention job judges the check
+        yield schema_drift.drift_check_result(context.instance, key, written)
         if failed:
             raise Failure(
                 description=_failure_description(failed, len(days)),
                 metadata={
                     "failed_days": MetadataValue.json(sorted(failed)),
+                    # each day's error (secrets redacted): the alert sensor posts one a day
+                    "errors_by_day": MetadataValue.json(dict(sorted(failed.items()))),
                     "recorded_days": MetadataValue.json(recorded),
                 },
             )

@@ -4,8 +4,8 @@ They run inside every materialization (over the days that run wrote), read the f
 from the lake, and name the days and records that fail. The fourth, also run by every sync
 run (the schedule and the settle sensor start one often), lists the holes: days after the
 first synced day, past the settle lag, that are not settled. Freshness is not a check
-here: it is Dagster's freshness policy on the asset (freshness.py), evaluated even when
-no run happens.
+here: per day it is day_freshness.py's check, evaluated by its own sensor even when no run
+happens; for the asset as a whole, Dagster's freshness policy (freshness.py).
 """
 
 import datetime as dt

@@ -6,6 +6,9 @@ late (warn) or stale (fail). With automation on, the hourly catch-up syncs at mi
 CG_SCHEDULE_MINUTE, so the newest sync is normally under an hour old: one missed hour
 warns, two fail. With automation off nothing keeps the lake current on its own, so no
 policy is set (the asset shows no freshness rather than a failure nobody asked for).
+
+The policy judges the asset as a whole (any day's sync counts): a sync of an old day keeps
+it green while today's catch-up fails. day_freshness.py judges today and yesterday each.
 """
 
 from __future__ import annotations

@@ -233,6 +233,7 @@ def build_funnel_asset(settings: LoadSettings) -> AssetsDefinition:
     ) -> pl.DataFrame:
         unsynced = unsynced_tables(context.instance, context.partition_key)
         row = without_unknown(funnel_of(non_responses, responses), unsynced)
+        # Numbers on the materialization: the UI plots each over the days (asset → Plots).
         context.add_output_metadata(row_metadata(row, unsynced))
         context.log.info(
             f"{context.partition_key}: sent {row['sent'][0]}, responded {row['responded'][0]}, "

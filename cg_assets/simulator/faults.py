@@ -8,6 +8,7 @@ endpoint; or "token": the token endpoint).
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -197,6 +198,10 @@ class SimConfig:
     # Which order the responses cursor follows: "answer" (rpk, the order of answering) or
     # "cgid" (the invitation's number_customergauge, as the vendor's older pages say).
     responses_order: str = "answer"
+    # A field no endpoint row declares, added to every record of both endpoints (a dotted
+    # path such as "survey_meta.wave" nests it), with a constant, non-personal value: a
+    # tenant's schema drifting (docs/operations.md).
+    unknown_field: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -222,6 +227,11 @@ class SimConfig:
                 raise ValueError(f"config {name!r} must be true or false")
         if merged["responses_order"] not in ("answer", "cgid"):
             raise ValueError("config 'responses_order' must be 'answer' or 'cgid'")
+        unknown = merged["unknown_field"]
+        if unknown is not None and not (
+            isinstance(unknown, str) and re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", unknown)
+        ):
+            raise ValueError("config 'unknown_field' must be null or a dotted field name")
         broken = merged["broken_days"]
         if not isinstance(broken, list) or not all(isinstance(d, str) for d in broken):
             raise ValueError("config 'broken_days' must be a list of YYYY-MM-DD strings")

@@ -682,6 +682,8 @@ class SimulatorServer:
             parts, last_pk = dataset.page(**window, limit=limit, with_properties=q.with_properties)
         if config.extra_personal_fields and endpoint != RESPONSES:
             parts = [with_personal_extras(part) for part in parts]
+        if config.unknown_field:
+            parts = [with_unknown_field(part, config.unknown_field) for part in parts]
         sent_cursor = q.cursor if q.cursor is not None else 0
         next_cursor = last_pk if last_pk is not None else sent_cursor
         if kind is None and parts and q.start is not None:
@@ -851,8 +853,11 @@ class SimulatorServer:
                 parts = dataset.render(pks, with_properties=True)
         with self._lock:
             extras = self._config.extra_personal_fields
+            unknown = self._config.unknown_field
         if extras and endpoint != RESPONSES:
             parts = [with_personal_extras(part) for part in parts]
+        if unknown:
+            parts = [with_unknown_field(part, unknown) for part in parts]
         return Response(200, _PAGE_OPEN + b",".join(parts) + _TRUTH_CLOSE)
 
 
@@ -1049,6 +1054,20 @@ def _made_up_record(dataset: Dataset, q: PageQuery, key: int) -> dict[str, Any] 
             record[name] = day + str(record[name])[len(day) :]
     record[wire.RECORD_KEY] = key
     return record
+
+
+def with_unknown_field(part: bytes, path: str) -> bytes:
+    """A rendered record with `path` (dotted: nested objects) set to a constant value."""
+    record = loads(part)
+    *parents, name = path.split(".")
+    node = record
+    for parent in parents:
+        child = node.get(parent)
+        if not isinstance(child, dict):
+            child = node[parent] = {}
+        node = child
+    node[name] = "drift"
+    return dumps(record)
 
 
 def with_personal_extras(part: bytes) -> bytes:

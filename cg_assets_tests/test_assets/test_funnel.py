@@ -88,6 +88,11 @@ def test_the_funnel_counts_both_tables_of_its_day(instance, resources, control, 
     assert (row["promoters"], row["detractors"]) == (promoters, detractors)
     assert row["passives"] == len(scores) - promoters - detractors
     assert row["nps"] == pytest.approx(100 * (promoters - detractors) / len(scores))
+    # the day's figures on its materialization, which the UI plots over the days
+    (materialization,) = result.asset_materializations_for_node("customergauge__survey_funnel")
+    figures = {k: v.value for k, v in materialization.metadata.items()}
+    assert (figures["sent"], figures["responded"]) == (row["sent"], row["responded"])
+    assert figures["response_rate"] == pytest.approx(row["response_rate"])
 
 
 def test_nps_categories_at_their_edges():

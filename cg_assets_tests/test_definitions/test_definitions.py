@@ -42,6 +42,8 @@ EXPECTED: dict[str, Any] = {
             "answer_window_kept",
             "no_unexplained_shrink",
             "pii_retention",
+            "recent_days_fresh",
+            "no_new_fields",
         )
     },
     "jobs": {
@@ -53,7 +55,12 @@ EXPECTED: dict[str, Any] = {
         "customergauge_hourly_catch_up": ("5 * * * *", "UTC"),
         "customergauge_pii_retention_daily": ("30 3 * * *", "UTC"),
     },
-    "sensors": {"customergauge_settle_sensor", "customergauge_funnel_automation"},
+    "sensors": {
+        "customergauge_settle_sensor",
+        "customergauge_funnel_automation",
+        "customergauge_day_freshness_sensor",
+        "customergauge_alerts",
+    },
     "resources": {
         "customergauge": "CustomerGaugeResource",
         "lake": "LakeResource",

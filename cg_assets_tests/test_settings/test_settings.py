@@ -102,6 +102,7 @@ def test_bad_run_time_settings_name_the_variable_and_what_it_accepts(env, names)
         ({"CG_AUTOMATION": "yes"}, ["CG_AUTOMATION", "on or off"]),
         ({"CG_SCHEDULE_MINUTE": "60"}, ["CG_SCHEDULE_MINUTE", "0 to 59"]),
         ({"CG_SETTLE_MAX_PER_TICK": "0"}, ["CG_SETTLE_MAX_PER_TICK"]),
+        ({"CG_SCHEMA_CONTRACT": "strict"}, ["CG_SCHEMA_CONTRACT", "evolve", "freeze"]),
     ],
 )
 def test_bad_load_time_settings_name_the_variable_and_what_it_accepts(env, names):
