@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg check defs
 	./scripts/ensure-postgres
-	$(BIN)/pytest -n $(TEST_WORKERS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --durations=20
 
 ## The inner loop: client, lake, sync (one day of each mode), privacy, settings and definitions
 ## tests, without the ones that start Dagster, its CLI or the simulator as subprocesses
