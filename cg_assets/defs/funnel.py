@@ -41,15 +41,16 @@ from dagster import (
 
 from cg_assets.customergauge import wire
 from cg_assets.customergauge.endpoints import NON_RESPONSES, RESPONSES
-from cg_assets.defs.assets import ASSET_PREFIX, GROUP, asset_key_for
+from cg_assets.defs.assets import asset_key_for
 from cg_assets.defs.automation import sensor_status
-from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY
 from cg_assets.defs.partitions import daily_partitions
+from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
 from cg_assets.settings import LoadSettings
 
 FUNNEL_TABLE = "survey_funnel"
-FUNNEL_KEY = AssetKey([ASSET_PREFIX, FUNNEL_TABLE])
-FUNNEL_SENSOR = "customergauge_funnel_automation"
+FUNNEL_KEY: AssetKey = DEFAULT_TENANT.key(FUNNEL_TABLE)
+FUNNEL_SENSOR_SUFFIX = "funnel_automation"
+FUNNEL_SENSOR = DEFAULT_TENANT.name(FUNNEL_SENSOR_SUFFIX)
 
 _COUNT = pa.int64()
 FUNNEL_SCHEMA = pa.schema(
@@ -137,22 +138,22 @@ def funnel_of(non_responses: pl.LazyFrame, responses: pl.LazyFrame) -> pl.DataFr
     return row.select(pl.col(name).cast(dtype) for name, dtype in _FUNNEL_DTYPES.items())
 
 
-def build_funnel_asset(settings: LoadSettings) -> AssetsDefinition:
+def build_funnel_asset(settings: LoadSettings, tenant: Tenant = DEFAULT_TENANT) -> AssetsDefinition:
     @asset(
-        key=FUNNEL_KEY,
-        group_name=GROUP,
+        key=tenant.key(FUNNEL_TABLE),
+        group_name=tenant.group,
         description=__doc__,
         partitions_def=daily_partitions(settings),
         ins={
-            "non_responses": AssetIn(key=asset_key_for(NON_RESPONSES)),
-            "responses": AssetIn(key=asset_key_for(RESPONSES)),
+            "non_responses": AssetIn(key=asset_key_for(NON_RESPONSES, tenant)),
+            "responses": AssetIn(key=asset_key_for(RESPONSES, tenant)),
         },
-        io_manager_key=LAKE_IO_MANAGER_KEY,
+        io_manager_key=tenant.io_manager_key,
         backfill_policy=BackfillPolicy.multi_run(1),  # the lake stores one day per output
         automation_condition=FUNNEL_CONDITION,
         kinds={"polars", "parquet"},
         metadata={
-            "layout": f"{{CG_LAKE_ROOT}}/customergauge/{FUNNEL_TABLE}/date=YYYY-MM-DD/data.parquet"
+            "layout": f"{{{tenant.lake_root_name}}}/customergauge/{FUNNEL_TABLE}/date=YYYY-MM-DD/data.parquet"
         },
     )
     def _funnel(
@@ -168,10 +169,12 @@ def build_funnel_asset(settings: LoadSettings) -> AssetsDefinition:
     return _funnel
 
 
-def build_funnel_sensor(settings: LoadSettings) -> AutomationConditionSensorDefinition:
+def build_funnel_sensor(
+    settings: LoadSettings, tenant: Tenant = DEFAULT_TENANT
+) -> AutomationConditionSensorDefinition:
     """Evaluates the funnel's automation; on or off with the rest (CG_AUTOMATION)."""
     return AutomationConditionSensorDefinition(
-        FUNNEL_SENSOR,
-        target=[FUNNEL_KEY],
+        tenant.name(FUNNEL_SENSOR_SUFFIX),
+        target=[tenant.key(FUNNEL_TABLE)],
         default_status=sensor_status(settings.automation),
     )

@@ -1,0 +1,88 @@
+"""The names one CustomerGauge system takes in a code location.
+
+Several systems (two regions, two business units) can share one code location: each is a
+`Tenant` with its own prefix, and every name a Dagster instance keys state by derives from
+it, so no two collide: asset keys and group, job, schedule and sensor names (and with them
+sensor cursors and run keys), resource keys, the IO manager key, the pool, and the
+lake-writer run tag the sensor's attempt counting and tag concurrency limits filter on.
+
+The default tenant keeps the names cg_assets always had (`customergauge/...` assets, the
+`customergauge` and `lake` resources), so existing instances, run history and tests keep
+their meaning.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dagster import AssetKey
+
+DEFAULT_PREFIX = "customergauge"
+# One asset key segment that is also a valid piece of a job, sensor, pool and resource name.
+PREFIX_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+
+
+def check_prefix(prefix: str) -> str:
+    if not re.fullmatch(PREFIX_PATTERN, prefix):
+        raise ValueError(
+            f"key_prefix={prefix!r} is invalid: expected lower-case letters, digits and "
+            "underscores, starting with a letter, at most 63 characters (for example "
+            "customergauge_eu): it names the assets, jobs, sensors, resources and the pool."
+        )
+    return prefix
+
+
+@dataclass(frozen=True)
+class Tenant:
+    prefix: str = DEFAULT_PREFIX
+
+    def __post_init__(self) -> None:
+        check_prefix(self.prefix)
+
+    @property
+    def is_default(self) -> bool:
+        return self.prefix == DEFAULT_PREFIX
+
+    def key(self, table: str) -> AssetKey:
+        return AssetKey([self.prefix, table])
+
+    def name(self, suffix: str) -> str:
+        """A job, schedule or sensor name: customergauge_sync_job, customergauge_eu_sync_job."""
+        return f"{self.prefix}_{suffix}"
+
+    @property
+    def group(self) -> str:
+        return self.prefix
+
+    @property
+    def pool(self) -> str:
+        """Runs that write this tenant's lake never overlap; another tenant's lake is not
+        this pool's business, so its runs go on in parallel."""
+        return self.name("lake")
+
+    @property
+    def writer_tag_value(self) -> str:
+        return self.prefix
+
+    @property
+    def client_resource_key(self) -> str:
+        return "customergauge" if self.is_default else self.name("api")
+
+    @property
+    def lake_resource_key(self) -> str:
+        return "lake" if self.is_default else self.name("lake")
+
+    @property
+    def lake_root_name(self) -> str:
+        """How the docs and asset metadata name where this tenant's lake lives."""
+        return "CG_LAKE_ROOT" if self.is_default else f"{self.prefix}.lake_root"
+
+    @property
+    def io_manager_key(self) -> str:
+        # The default tenant's key is still the code location's default IO manager: see
+        # io_managers.py (a dedicated key is the next step).
+        return "io_manager" if self.is_default else self.name("io_manager")
+
+
+DEFAULT_TENANT = Tenant()
