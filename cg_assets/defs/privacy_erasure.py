@@ -47,7 +47,7 @@ def build_erasure_job(
     endpoints: tuple[Endpoint, ...], tenant: Tenant = DEFAULT_TENANT
 ) -> JobDefinition:
     @op(
-        name="erase_contacts",
+        name=tenant.op_name("erase_contacts"),
         pool=tenant.pool,
         required_resource_keys={tenant.lake_resource_key},
         description="Remove the listed contacts from every day file of every table and add "

@@ -103,7 +103,7 @@ def build_retention_job(
     endpoints: tuple[Endpoint, ...], settings: LoadSettings, tenant: Tenant = DEFAULT_TENANT
 ) -> JobDefinition:
     @op(
-        name="apply_pii_retention",
+        name=tenant.op_name("apply_pii_retention"),
         pool=tenant.pool,
         required_resource_keys={tenant.lake_resource_key},
         description="Hash (drop in drop mode) personal columns of days older than CG_PII_RETENTION_DAYS.",

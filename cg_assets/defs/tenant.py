@@ -51,6 +51,10 @@ class Tenant:
         """A job, schedule or sensor name: customergauge_sync_job, customergauge_eu_sync_job."""
         return f"{self.prefix}_{suffix}"
 
+    def op_name(self, name: str) -> str:
+        """Op names are unique in a code location, not just in their job."""
+        return name if self.is_default else f"{name}_{self.prefix}"  # not a job name
+
     @property
     def group(self) -> str:
         return self.prefix
