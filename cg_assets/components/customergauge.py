@@ -189,7 +189,9 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
     max_requests_per_second: float | None = Field(
         default=None, description="A request ceiling across all days of a run."
     )
-    http_timeout: str | None = Field(default=None, description="CONNECT,READ seconds.")
+    http_timeout: float | list[float] | None = Field(
+        default=None, description="Seconds for both, or [connect, read], e.g. [10, 60]."
+    )
     max_retries: int | None = Field(default=None, description="Retries of a request, 0-50.")
     retry_budget_seconds: float | None = Field(default=None, description="Retry time budget.")
     backoff_seconds: float | None = Field(default=None, description="First retry back-off.")
@@ -219,12 +221,18 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
         """The attributes as the CG_* variables the settings parsers read."""
         values: dict[str, str] = {}
         for name in (*CLIENT_ATTRIBUTES, *LOAD_ATTRIBUTES, *PRIVACY_ATTRIBUTES, "table_format"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            values[_variable(name)] = ",".join(value) if isinstance(value, list) else str(value)
+            text = self._text(name)
+            if text is not None:
+                values[_variable(name)] = text
         values["CG_AUTOMATION"] = "on" if self.automation else "off"
         return values
+
+    def _text(self, name: str) -> str | None:
+        """An attribute as its variable's text (lists comma-separated), None when unset."""
+        value = getattr(self, name)
+        if value is None:
+            return None
+        return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
 
     def load_settings(self) -> LoadSettings:
         return _named(self, lambda: LoadSettings.from_env(self.setting_values()))
@@ -244,7 +252,7 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
             raise SettingsError(f"{self.key_prefix}: tables lists a table twice.")
 
     def client_resource(self) -> CustomerGaugeResource:
-        fields = {n: getattr(self, n) for n in CLIENT_ATTRIBUTES if getattr(self, n) is not None}
+        fields = {n: self._text(n) for n in CLIENT_ATTRIBUTES if getattr(self, n) is not None}
         return CustomerGaugeResource(
             client_id=self.client_id, client_secret=self.client_secret, **fields
         )
