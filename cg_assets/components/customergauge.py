@@ -30,9 +30,10 @@ from dagster import (
     EnvVar,
     Model,
     Resolvable,
+    Resolver,
     scaffold_with,
 )
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict
 
 from cg_assets.components.scaffolder import CustomerGaugeScaffolder
 from cg_assets.components.secrets import identifier_field, secret_field
@@ -54,6 +55,13 @@ from cg_assets.settings import (
 )
 
 T = TypeVar("T")
+
+
+def _doc(description: str) -> Resolver:
+    """A field's description, in the schema dg shows (`dg list components`, the UI)."""
+    return Resolver.default(description=description)
+
+
 TableName = Literal["non_responses", "responses"]
 
 # Attributes passed to CustomerGaugeResource as they are (its fields carry the same names).
@@ -102,12 +110,14 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
     # EnvVar attributes stay EnvVars (pydantic would turn them into plain strings).
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    key_prefix: str = Field(
-        default=DEFAULT_PREFIX,
-        description="The asset key prefix, and the prefix of every job, schedule, sensor, "
-        "resource key and pool of this tenant: give each tenant of a code location its own "
-        "(lower-case letters, digits, underscores).",
-    )
+    key_prefix: Annotated[
+        str,
+        _doc(
+            "The asset key prefix, and the prefix of every job, schedule, sensor, "
+            "resource key and pool of this tenant: give each tenant of a code location its own "
+            "(lower-case letters, digits, underscores)."
+        ),
+    ] = DEFAULT_PREFIX
     client_id: Annotated[
         EnvVar | str,
         identifier_field(
@@ -122,54 +132,58 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
             "stored in the snapshot, the run config or the UI. A literal is refused."
         ),
     ]
-    lake_root: str = Field(
-        description="Where this tenant's lake lives: a local folder or s3://bucket/prefix. "
-        "Each tenant needs its own."
+    lake_root: Annotated[
+        str,
+        _doc(
+            "Where this tenant's lake lives: a local folder or s3://bucket/prefix. "
+            "Each tenant needs its own."
+        ),
+    ]
+    region: Annotated[
+        Literal["eu", "us", "au"] | None,
+        _doc(
+            "The region in the URL you log in at (cvm.{region}.customergauge.com); "
+            "or set api_url and auth_url."
+        ),
+    ] = None
+    api_url: Annotated[str | None, _doc("Default from the region.")] = None
+    auth_url: Annotated[str | None, _doc("Default from the region.")] = None
+    start_date: Annotated[str, _doc("The first day (YYYY-MM-DD) partitions exist for.")] = (
+        "2024-01-01"
     )
-    region: Literal["eu", "us", "au"] | None = Field(
-        default=None,
-        description="The region in the URL you log in at (cvm.{region}.customergauge.com); "
-        "or set api_url and auth_url.",
+    timezone: Annotated[str, _doc("The CustomerGauge system's time zone: days are its days.")] = (
+        "UTC"
     )
-    api_url: str | None = Field(default=None, description="Default from the region.")
-    auth_url: str | None = Field(default=None, description="Default from the region.")
-    start_date: str = Field(
-        default="2024-01-01", description="The first day (YYYY-MM-DD) partitions exist for."
+    tables: Annotated[
+        list[TableName] | None,
+        _doc("Which tables to sync; unset: both (the funnel needs both)."),
+    ] = None
+    date_field: Annotated[
+        str,
+        _doc("The non-responses date field a day is a day of: " + ", ".join(wire.PERIOD_FIELDS)),
+    ] = "date_sent"
+    responses_date_field: Annotated[
+        str, _doc("The responses date field: " + ", ".join(wire.RESPONSES_PERIOD_FIELDS))
+    ] = "date_sent"
+    settle_after_hours: Annotated[
+        int, _doc("Hours after a day ends before it is fetched whole and settled.")
+    ] = 48
+    answer_window_days: Annotated[
+        int, _doc("Days a send day stays open for answers (revisited daily).")
+    ] = 30
+    automation: Annotated[bool, _doc("Start the schedules and sensors running (else stopped).")] = (
+        False
     )
-    timezone: str = Field(
-        default="UTC", description="The CustomerGauge system's time zone: days are its days."
-    )
-    tables: list[TableName] = Field(
-        default_factory=lambda: [e.name for e in ENDPOINTS],
-        description="Which tables to sync (the funnel needs both).",
-    )
-    date_field: str = Field(
-        default="date_sent",
-        description="The non-responses date field a day is a day of: "
-        + ", ".join(wire.PERIOD_FIELDS),
-    )
-    responses_date_field: str = Field(
-        default="date_sent",
-        description="The responses date field: " + ", ".join(wire.RESPONSES_PERIOD_FIELDS),
-    )
-    settle_after_hours: int = Field(
-        default=48, description="Hours after a day ends before it is fetched whole and settled."
-    )
-    answer_window_days: int = Field(
-        default=30, description="Days a send day stays open for answers (revisited daily)."
-    )
-    automation: bool = Field(
-        default=False, description="Start the schedules and sensors running (else stopped)."
-    )
-    schedule_minute: int = Field(default=5, description="Minute of the hourly catch-up.")
-    settle_max_per_tick: int = Field(default=3, description="Runs a settle sensor tick asks.")
-    sensor_interval_seconds: int = Field(default=300, description="Settle sensor interval.")
-    table_format: Literal["parquet", "delta"] = Field(
-        default="parquet", description="One Parquet file per day, or a Delta table per table."
-    )
-    pii_mode: Literal["keep", "hash", "drop"] = Field(
-        default="keep", description="Personal columns kept clear, HMAC-hashed or dropped."
-    )
+    schedule_minute: Annotated[int, _doc("Minute of the hourly catch-up.")] = 5
+    settle_max_per_tick: Annotated[int, _doc("Runs a settle sensor tick asks.")] = 3
+    sensor_interval_seconds: Annotated[int, _doc("Settle sensor interval.")] = 300
+    table_format: Annotated[
+        Literal["parquet", "delta"], _doc("One Parquet file per day, or a Delta table per table.")
+    ] = "parquet"
+    pii_mode: Annotated[
+        Literal["keep", "hash", "drop"],
+        _doc("Personal columns kept clear, HMAC-hashed or dropped."),
+    ] = "keep"
     pii_key: Annotated[
         EnvVar | None,
         secret_field('The HMAC key of hash mode, as "{{ env.NAME }}".'),
@@ -178,31 +192,35 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
         EnvVar | None,
         secret_field('Earlier keys after a rotation, comma-separated, as "{{ env.NAME }}".'),
     ] = None
-    pii_retention_days: int | None = Field(
-        default=None, description="Days after which personal values are hashed; unset: never."
-    )
-    pii_clear_segments: list[str] | None = Field(
-        default=None, description="Segment names whose values stay clear in hash/drop mode."
-    )
-    concurrency: int | None = Field(default=None, description="Days a run syncs at once, 1-16.")
-    per_page: int | None = Field(default=None, description="Records a page, 1-1000.")
-    max_requests_per_second: float | None = Field(
-        default=None, description="A request ceiling across all days of a run."
-    )
-    http_timeout: float | list[float] | None = Field(
-        default=None, description="Seconds for both, or [connect, read], e.g. [10, 60]."
-    )
-    max_retries: int | None = Field(default=None, description="Retries of a request, 0-50.")
-    retry_budget_seconds: float | None = Field(default=None, description="Retry time budget.")
-    backoff_seconds: float | None = Field(default=None, description="First retry back-off.")
-    extra_params: str | None = Field(
-        default=None, description="A query string sent on every page, e.g. filter[cgid]=12."
-    )
-    http_headers_deadline_seconds: float | None = Field(default=None, description="Hardening.")
-    http_response_deadline_seconds: float | None = Field(default=None, description="Hardening.")
-    max_body_bytes: int | None = Field(default=None, description="Hardening.")
-    max_json_depth: int | None = Field(default=None, description="Hardening.")
-    max_pages_per_day: int | None = Field(default=None, description="Hardening.")
+    pii_retention_days: Annotated[
+        int | None, _doc("Days after which personal values are hashed; unset: never.")
+    ] = None
+    pii_clear_segments: Annotated[
+        list[str] | None, _doc("Segment names whose values stay clear in hash/drop mode.")
+    ] = None
+    concurrency: Annotated[int | None, _doc("Days a run syncs at once, 1-16.")] = None
+    per_page: Annotated[int | None, _doc("Records a page, 1-1000.")] = None
+    max_requests_per_second: Annotated[
+        float | None, _doc("A request ceiling across all days of a run.")
+    ] = None
+    http_timeout: Annotated[
+        float | list[float] | None, _doc("Seconds for both, or [connect, read], e.g. [10, 60].")
+    ] = None
+    max_retries: Annotated[int | None, _doc("Retries of a request, 0-50.")] = None
+    retry_budget_seconds: Annotated[float | None, _doc("Retry time budget.")] = None
+    backoff_seconds: Annotated[float | None, _doc("First retry back-off.")] = None
+    extra_params: Annotated[
+        str | None, _doc("A query string sent on every page, e.g. filter[cgid]=12.")
+    ] = None
+    http_headers_deadline_seconds: Annotated[
+        float | None, _doc("Seconds a response's headers may take, at most 86400 (90).")
+    ] = None
+    http_response_deadline_seconds: Annotated[
+        float | None, _doc("Seconds a whole response may take, at most 86400 (300).")
+    ] = None
+    max_body_bytes: Annotated[int | None, _doc("Largest response body read (64 MiB).")] = None
+    max_json_depth: Annotated[int | None, _doc("Deepest JSON nesting accepted, 8-512 (64).")] = None
+    max_pages_per_day: Annotated[int | None, _doc("Pages a day may take (5000).")] = None
 
     # --- hooks ----------------------------------------------------------------------------
 
@@ -247,9 +265,17 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
         _named(self, lambda: table_format_from_env(values))
         _named(self, lambda: parse_path(_variable("lake_root"), self.lake_root))
         if self.pii_mode == "hash" and self.pii_key is None:
-            raise SettingsError(f"{self.key_prefix}: pii_mode is hash but pii_key is not set.")
-        if len(set(self.tables)) != len(self.tables):
-            raise SettingsError(f"{self.key_prefix}: tables lists a table twice.")
+            raise SettingsError(
+                f"CustomerGaugeComponent {self.key_prefix}: pii_mode is hash but pii_key is not "
+                'set: add pii_key: "{{ env.NAME }}" (the HMAC key, at least 32 characters).'
+            )
+        if self.tables is not None and (
+            not self.tables or len(set(self.tables)) != len(self.tables)
+        ):
+            raise SettingsError(
+                f"CustomerGaugeComponent {self.key_prefix}: tables is empty or lists a table "
+                "twice: expected non_responses and/or responses, each once (unset: both)."
+            )
 
     def client_resource(self) -> CustomerGaugeResource:
         fields = {n: self._text(n) for n in CLIENT_ATTRIBUTES if getattr(self, n) is not None}
@@ -282,7 +308,7 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
             lake=self.lake_resource(),
             io_manager=LakeFrameIOManager(root=self.lake_root, table_format=self.table_format),
             tenant=self.tenant,
-            endpoints=tuple(e for e in ENDPOINTS if e.name in self.tables),
+            endpoints=tuple(e for e in ENDPOINTS if self.tables is None or e.name in self.tables),
             retention_set=self.pii_retention_days is not None,
         )
         if type(self).get_asset_spec is CustomerGaugeComponent.get_asset_spec:
