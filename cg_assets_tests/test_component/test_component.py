@@ -12,9 +12,10 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 import tomllib
-from dagster import AssetKey, Definitions, build_sensor_context
+from dagster import AssetKey, AssetSpec, Definitions, EnvVar, build_sensor_context
 from dagster._core.remote_representation.external_data import RepositorySnap
 from dagster._serdes import serialize_value
+from dagster.components.core.component_tree import ComponentTree
 from dagster.components.core.package_entry import (
     discover_package_objects,
     is_scaffoldable_object_key,
@@ -24,6 +25,8 @@ from dagster.components.testing import create_defs_folder_sandbox
 
 import cg_assets
 from cg_assets import CustomerGaugeComponent
+from cg_assets.components.reference import attribute_table
+from cg_assets.settings import SettingsError
 from cg_assets.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SimulatorServer
 from cg_assets_tests.conftest import ROOT, SIM_START, TEST_PER_PAGE
 from cg_assets_tests.truth import assert_rows_equal_truth
@@ -208,3 +211,35 @@ def test_each_tenant_syncs_into_its_own_lake_only(
         assert assert_rows_equal_truth(rows, control, day) > 0
         materialized = instance.get_materialized_partitions(AssetKey([prefix, "non_responses"]))
         assert materialized == {day.isoformat()}
+
+
+def test_the_docs_attribute_table_is_the_generated_one() -> None:
+    docs = (ROOT / "docs" / "component.md").read_text()
+    assert attribute_table() in docs, "run python -m cg_assets.components.reference"
+
+
+class Regrouped(CustomerGaugeComponent):
+    def get_asset_spec(self, spec: AssetSpec) -> AssetSpec:
+        return spec.replace_attributes(group_name="surveys", owners=["team:cx"])
+
+
+class Rekeyed(CustomerGaugeComponent):
+    def get_asset_spec(self, spec: AssetSpec) -> AssetSpec:
+        return spec.replace_attributes(key=AssetKey(["elsewhere", *spec.key.path]))
+
+
+def test_get_asset_spec_regroups_but_does_not_rekey(tmp_path: Path) -> None:
+    fields: dict[str, Any] = {
+        "key_prefix": "cg_eu",
+        "region": "eu",
+        "client_id": EnvVar("CG_EU_CLIENT_ID"),
+        "client_secret": EnvVar("CG_EU_CLIENT_SECRET"),
+        "lake_root": str(tmp_path / "eu"),
+    }
+    context = ComponentTree.for_test().load_context
+    defs = Regrouped(**fields).build_defs(context)
+    spec = defs.get_assets_def(AssetKey(["cg_eu", "responses"])).specs_by_key
+    [(_, only)] = spec.items()
+    assert only.group_name == "surveys" and only.owners == ["team:cx"]
+    with pytest.raises(SettingsError, match="key_prefix"):
+        Rekeyed(**fields).build_defs(context)
