@@ -6,9 +6,12 @@ it, so no two collide: asset keys and group, job, schedule and sensor names (and
 sensor cursors and run keys), resource keys, the IO manager key, the pool, and the
 lake-writer run tag the sensor's attempt counting and tag concurrency limits filter on.
 
-The default tenant keeps the names cg_assets always had (`customergauge/...` assets, the
-`customergauge` and `lake` resources), so existing instances, run history and tests keep
-their meaning.
+The default prefix gives the names cg_assets always had (`customergauge/...` assets,
+`customergauge_sync_job`, ...), so existing instances and run history keep their meaning.
+The project's own code location (`DEFAULT_TENANT`, configured from CG_* variables) also
+keeps its resource keys `customergauge`, `lake` and `io_manager`; a component tenant's
+resource keys are always prefixed, even with the default prefix, so it never takes the
+code location's default `io_manager`.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ def check_prefix(prefix: str) -> str:
 @dataclass(frozen=True)
 class Tenant:
     prefix: str = DEFAULT_PREFIX
+    # The env-driven code location's resource keys (see the module docstring).
+    legacy_resource_keys: bool = False
 
     def __post_init__(self) -> None:
         check_prefix(self.prefix)
@@ -71,24 +76,24 @@ class Tenant:
 
     @property
     def client_resource_key(self) -> str:
-        return "customergauge" if self.is_default else self.name("api")
+        return "customergauge" if self.legacy_resource_keys else self.name("api")
 
     @property
     def lake_resource_key(self) -> str:
-        return "lake" if self.is_default else self.name("lake")
+        return "lake" if self.legacy_resource_keys else self.name("lake")
 
     @property
     def lake_root_name(self) -> str:
         """How the docs and asset metadata name where this tenant's lake lives."""
-        return "CG_LAKE_ROOT" if self.is_default else f"{self.prefix}.lake_root"
+        return "CG_LAKE_ROOT" if self.legacy_resource_keys else f"{self.prefix}.lake_root"
 
     @property
     def io_manager_key(self) -> str:
         # A tenant's own key, so it leaves the code location's default `io_manager` to the
-        # user's assets. The default tenant keeps `io_manager` for now: every materialize()
-        # of the sync assets in this project (and its tests) binds only `customergauge`
-        # and `lake`, and would then need the key too.
-        return "io_manager" if self.is_default else self.name("io_manager")
+        # user's assets. The project's own tenant keeps `io_manager` for now: every
+        # materialize() of the sync assets in this project (and its tests) binds only
+        # `customergauge` and `lake`, and would then need the key too.
+        return "io_manager" if self.legacy_resource_keys else self.name("io_manager")
 
 
-DEFAULT_TENANT = Tenant()
+DEFAULT_TENANT = Tenant(legacy_resource_keys=True)

@@ -243,3 +243,15 @@ def test_get_asset_spec_regroups_but_does_not_rekey(tmp_path: Path) -> None:
     assert only.group_name == "surveys" and only.owners == ["team:cx"]
     with pytest.raises(SettingsError, match="key_prefix"):
         Rekeyed(**fields).build_defs(context)
+
+
+def test_a_tenant_with_the_default_prefix_leaves_the_default_io_manager_alone(
+    tmp_path: Path, secrets: None
+) -> None:
+    attrs = attributes("cg_eu", tmp_path)
+    del attrs["key_prefix"]  # customergauge: the asset keys of this project's own tenant
+    with load_tenants({"customergauge": attrs}) as defs:
+        resources = set(defs.get_repository_def().get_top_level_resources())
+        keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+    assert "customergauge/non_responses" in keys
+    assert resources == {"customergauge_api", "customergauge_lake", "customergauge_io_manager"}
