@@ -40,9 +40,9 @@ from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.day_runner import run_days
 from cg_assets.defs import checks, retention_status, run_guards, schema_drift
 from cg_assets.defs.freshness import freshness_policy
-from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY
 from cg_assets.defs.partitions import daily_partitions
 from cg_assets.defs.resources import LakeResource
+from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
 from cg_assets.lake.cursor_codec import decode_cursor, encode_cursor
 from cg_assets.lake.schema import RecordDecoder
 from cg_assets.settings import LoadSettings, SettingsError
@@ -66,19 +66,19 @@ warnings.filterwarnings(
     category=BetaWarning,
 )
 
-ASSET_PREFIX = "customergauge"
-GROUP = "customergauge"
+ASSET_PREFIX = DEFAULT_TENANT.prefix
+GROUP = DEFAULT_TENANT.group
 # Runs that write a table must never overlap (two merges into one day lose rows). The
 # pool serializes them on any instance with a run queue; the run tag lets instances
 # that use tag concurrency limits do the same (see .dagster_home/dagster.yaml).
-LAKE_POOL = "customergauge_lake"
+LAKE_POOL = DEFAULT_TENANT.pool
 LAKE_WRITER_TAG = "cg_assets/lake_writer"
 # When a day was recorded, by the sync's clock (cg_assets.clock): day_freshness.py reads it.
 SYNCED_AT_KEY = "synced_at"
 
 
-def asset_key_for(endpoint: Endpoint) -> AssetKey:
-    return AssetKey([ASSET_PREFIX, endpoint.name])
+def asset_key_for(endpoint: Endpoint, tenant: Tenant = DEFAULT_TENANT) -> AssetKey:
+    return tenant.key(endpoint.name)
 
 
 class SyncRunConfig(Config):
@@ -210,20 +210,24 @@ def column_schema(endpoint: Endpoint) -> TableSchema:
     )
 
 
-def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefinition:
-    key = asset_key_for(endpoint)
+def build_sync_asset(
+    endpoint: Endpoint, settings: LoadSettings, tenant: Tenant = DEFAULT_TENANT
+) -> AssetsDefinition:
+    key = asset_key_for(endpoint, tenant)
     options = sync_options(endpoint, settings)
     date_field = options.date_field
 
     @asset(
         key=key,
-        group_name=GROUP,
+        group_name=tenant.group,
         description=endpoint.description,
         partitions_def=daily_partitions(settings),
         backfill_policy=BackfillPolicy.single_run(),
         freshness_policy=freshness_policy(settings),
         kinds={"customergauge", "parquet"},
-        pool=LAKE_POOL,
+        pool=tenant.pool,
+        # Resource keys are the tenant's: two tenants in one code location bind their own.
+        required_resource_keys={tenant.client_resource_key, tenant.lake_resource_key},
         # Days are recorded one by one as AssetMaterialization events the moment they are
         # published (see module docstring), never as one output at the end of the run.
         output_required=False,
@@ -233,23 +237,22 @@ def build_sync_asset(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefini
             schema_drift.drift_check_spec(key),
         ],
         # Downstream assets get a day or a range of days as a polars LazyFrame.
-        io_manager_key=LAKE_IO_MANAGER_KEY,
+        io_manager_key=tenant.io_manager_key,
         metadata={
             "dagster/column_schema": column_schema(endpoint),
             "date_field": date_field,
             "timezone": settings.timezone,
             "settle_after_hours": settings.settle_after_hours,
             "answer_window_days": settings.answer_window_days,
-            "layout": f"{{CG_LAKE_ROOT}}/customergauge/{endpoint.name}/date=YYYY-MM-DD/data.parquet",
+            "layout": f"{{{tenant.lake_root_name}}}/customergauge/{endpoint.name}/date=YYYY-MM-DD/data.parquet",
             "extra_fields": "Record fields unknown to this version are kept as JSON in extra_fields.",
         },
     )
-    def _sync(
-        context: AssetExecutionContext,
-        config: SyncRunConfig,
-        customergauge: CustomerGaugeResource,
-        lake: LakeResource,
-    ) -> Iterator[AssetCheckResult]:
+    def _sync(context: AssetExecutionContext, config: SyncRunConfig) -> Iterator[AssetCheckResult]:
+        customergauge: CustomerGaugeResource = getattr(
+            context.resources, tenant.client_resource_key
+        )
+        lake: LakeResource = getattr(context.resources, tenant.lake_resource_key)
         try:
             customergauge.validate()
             api = run_guards.check_run_start(context, customergauge, lake)

@@ -20,12 +20,14 @@ from dagster import (
 )
 
 from cg_assets.defs.assets import LAKE_WRITER_TAG
+from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
 
 # What define_asset_job returns. Its class is not part of Dagster's public API, so it is
 # named here instead of imported from dagster's internals.
 SyncJob: TypeAlias = Any
 
-SYNC_JOB_NAME = "customergauge_sync_job"
+SYNC_JOB_SUFFIX = "sync_job"
+SYNC_JOB_NAME = DEFAULT_TENANT.name(SYNC_JOB_SUFFIX)
 AUTOMATION_TAG = "cg_assets/automation"
 SETTLE_OF_TAG = "cg_assets/settle_of"
 PARTITION_TAG = "dagster/partition"
@@ -47,16 +49,20 @@ IN_FLIGHT_RUNS_SCANNED = 200
 STALE_RUN_SECONDS = 3600
 
 
-def build_sync_job(keys: Sequence[AssetKey], partitions_def: PartitionsDefinition) -> SyncJob:
+def build_sync_job(
+    keys: Sequence[AssetKey],
+    partitions_def: PartitionsDefinition,
+    tenant: Tenant = DEFAULT_TENANT,
+) -> SyncJob:
     return define_asset_job(
-        SYNC_JOB_NAME,
+        tenant.name(SYNC_JOB_SUFFIX),
         # The retention check is evaluated by the retention job: in a sync run it would only
         # show as skipped (a sync records its days as events and yields no output).
         selection=AssetSelection.assets(*keys)
         - AssetSelection.checks(*(AssetCheckKey(key, "pii_retention") for key in keys)),
         partitions_def=partitions_def,
         description="Sync CustomerGauge days into the lake (launched by the hourly schedule and the settle sensor).",
-        tags={LAKE_WRITER_TAG: "customergauge"},
+        tags={LAKE_WRITER_TAG: tenant.writer_tag_value},
     )
 
 
@@ -68,7 +74,9 @@ def sensor_status(automation: bool) -> DefaultSensorStatus:
     return DefaultSensorStatus.RUNNING if automation else DefaultSensorStatus.STOPPED
 
 
-def in_flight_days(instance: DagsterInstance, keys: Iterable[AssetKey]) -> set[dt.date]:
+def in_flight_days(
+    instance: DagsterInstance, keys: Iterable[AssetKey], job_name: str = SYNC_JOB_NAME
+) -> set[dt.date]:
     """Days that a queued or running run of these assets will write (single days and ranges);
     a started run silent for STALE_RUN_SECONDS counts as dead."""
     wanted = set(keys)
@@ -82,7 +90,7 @@ def in_flight_days(instance: DagsterInstance, keys: Iterable[AssetKey]) -> set[d
             continue
         if run.asset_selection is not None and not (set(run.asset_selection) & wanted):
             continue
-        if run.asset_selection is None and run.job_name != SYNC_JOB_NAME:
+        if run.asset_selection is None and run.job_name != job_name:
             continue
         tags = run.tags
         if PARTITION_TAG in tags:

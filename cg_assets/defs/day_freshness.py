@@ -46,10 +46,11 @@ from cg_assets import clock
 from cg_assets.defs.assets import SYNCED_AT_KEY
 from cg_assets.defs.automation import sensor_status
 from cg_assets.defs.freshness import FAIL_AFTER, WARN_AFTER
+from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
 from cg_assets.settings import LoadSettings
 
 CHECK_NAME = "recent_days_fresh"
-SENSOR_NAME = "customergauge_day_freshness_sensor"
+SENSOR_NAME = DEFAULT_TENANT.name("day_freshness_sensor")  # the default tenant's
 TICK_SECONDS = 60
 
 
@@ -187,11 +188,11 @@ def check_specs(keys: Sequence[AssetKey]) -> list[AssetCheckSpec]:
 
 
 def build_day_freshness_checks(
-    keys: Sequence[AssetKey], settings: LoadSettings
+    keys: Sequence[AssetKey], settings: LoadSettings, tenant: Tenant = DEFAULT_TENANT
 ) -> AssetChecksDefinition:
     @multi_asset_check(
         specs=check_specs(keys),
-        name="customergauge_day_freshness",
+        name=tenant.name("day_freshness"),
         can_subset=True,
     )
     def _day_freshness(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
@@ -223,10 +224,10 @@ def evaluate_freshness_tick(
 
 
 def build_day_freshness_sensor(
-    keys: Sequence[AssetKey], settings: LoadSettings
+    keys: Sequence[AssetKey], settings: LoadSettings, tenant: Tenant = DEFAULT_TENANT
 ) -> SensorDefinition:
     @sensor(
-        name=SENSOR_NAME,
+        name=tenant.name("day_freshness_sensor"),
         minimum_interval_seconds=TICK_SECONDS,
         default_status=sensor_status(settings.automation),
         description=f"Evaluates {CHECK_NAME} on each sync table every minute, whether or not "

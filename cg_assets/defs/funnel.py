@@ -51,15 +51,16 @@ from dagster import (
 
 from cg_assets.customergauge import wire
 from cg_assets.customergauge.endpoints import NON_RESPONSES, RESPONSES
-from cg_assets.defs.assets import ASSET_PREFIX, GROUP, asset_key_for
+from cg_assets.defs.assets import asset_key_for
 from cg_assets.defs.automation import sensor_status
-from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY
 from cg_assets.defs.partitions import daily_partitions
+from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
 from cg_assets.settings import LoadSettings
 
 FUNNEL_TABLE = "survey_funnel"
-FUNNEL_KEY = AssetKey([ASSET_PREFIX, FUNNEL_TABLE])
-FUNNEL_SENSOR = "customergauge_funnel_automation"
+FUNNEL_KEY: AssetKey = DEFAULT_TENANT.key(FUNNEL_TABLE)
+FUNNEL_SENSOR_SUFFIX = "funnel_automation"
+FUNNEL_SENSOR = DEFAULT_TENANT.name(FUNNEL_SENSOR_SUFFIX)
 
 _COUNT = pa.int64()
 # Counts are nullable: null when their table's day has not been synced (UNKNOWN_WITHOUT).
@@ -179,13 +180,15 @@ def without_unknown(row: pl.DataFrame, unsynced: list[str]) -> pl.DataFrame:
     return row.with_columns(pl.lit(None, dtype=row.schema[c]).alias(c) for c in sorted(unknown))
 
 
-def unsynced_tables(instance: DagsterInstance, day: str) -> list[str]:
+def unsynced_tables(
+    instance: DagsterInstance, day: str, tenant: Tenant = DEFAULT_TENANT
+) -> list[str]:
     """The tables whose `day` has no materialization yet: their rows are unknown."""
     return [
         endpoint.name
         for endpoint in (NON_RESPONSES, RESPONSES)
         if not instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=asset_key_for(endpoint), asset_partitions=[day]),
+            AssetRecordsFilter(asset_key=asset_key_for(endpoint, tenant), asset_partitions=[day]),
             limit=1,
         ).records
     ]
@@ -209,29 +212,29 @@ def row_metadata(row: pl.DataFrame, unsynced: list[str]) -> dict[str, MetadataVa
     return metadata
 
 
-def build_funnel_asset(settings: LoadSettings) -> AssetsDefinition:
+def build_funnel_asset(settings: LoadSettings, tenant: Tenant = DEFAULT_TENANT) -> AssetsDefinition:
     @asset(
-        key=FUNNEL_KEY,
-        group_name=GROUP,
+        key=tenant.key(FUNNEL_TABLE),
+        group_name=tenant.group,
         description=__doc__,
         partitions_def=daily_partitions(settings),
         ins={
-            "non_responses": AssetIn(key=asset_key_for(NON_RESPONSES)),
-            "responses": AssetIn(key=asset_key_for(RESPONSES)),
+            "non_responses": AssetIn(key=asset_key_for(NON_RESPONSES, tenant)),
+            "responses": AssetIn(key=asset_key_for(RESPONSES, tenant)),
         },
-        io_manager_key=LAKE_IO_MANAGER_KEY,
+        io_manager_key=tenant.io_manager_key,
         backfill_policy=BackfillPolicy.multi_run(1),  # the lake stores one day per output
         automation_condition=FUNNEL_CONDITION,
         kinds={"polars", "parquet"},
         metadata={
-            "layout": f"{{CG_LAKE_ROOT}}/customergauge/{FUNNEL_TABLE}/date=YYYY-MM-DD/data.parquet",
+            "layout": f"{{{tenant.lake_root_name}}}/customergauge/{FUNNEL_TABLE}/date=YYYY-MM-DD/data.parquet",
             "dagster/column_schema": FUNNEL_COLUMN_SCHEMA,
         },
     )
     def _funnel(
         context: AssetExecutionContext, non_responses: pl.LazyFrame, responses: pl.LazyFrame
     ) -> pl.DataFrame:
-        unsynced = unsynced_tables(context.instance, context.partition_key)
+        unsynced = unsynced_tables(context.instance, context.partition_key, tenant)
         row = without_unknown(funnel_of(non_responses, responses), unsynced)
         # Numbers on the materialization: the UI plots each over the days (asset → Plots).
         context.add_output_metadata(row_metadata(row, unsynced))
@@ -245,10 +248,12 @@ def build_funnel_asset(settings: LoadSettings) -> AssetsDefinition:
     return _funnel
 
 
-def build_funnel_sensor(settings: LoadSettings) -> AutomationConditionSensorDefinition:
+def build_funnel_sensor(
+    settings: LoadSettings, tenant: Tenant = DEFAULT_TENANT
+) -> AutomationConditionSensorDefinition:
     """Evaluates the funnel's automation; on or off with the rest (CG_AUTOMATION)."""
     return AutomationConditionSensorDefinition(
-        FUNNEL_SENSOR,
-        target=[FUNNEL_KEY],
+        tenant.name(FUNNEL_SENSOR_SUFFIX),
+        target=[tenant.key(FUNNEL_TABLE)],
         default_status=sensor_status(settings.automation),
     )

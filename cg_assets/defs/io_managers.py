@@ -85,9 +85,12 @@ class LakeFrameIOManager(ConfigurableIOManager):
     """Loads lake tables as polars LazyFrames; stores a daily asset's DataFrame as its day file."""
 
     root: str | None = Field(default=None, description="Default CG_LAKE_ROOT, else data/lake.")
+    table_format: str | None = Field(
+        default=None, description="parquet or delta; default CG_TABLE_FORMAT, else parquet."
+    )
 
     def _lake(self) -> ParquetLake:
-        return open_lake(self.root or lake_root_from_env())
+        return open_lake(self.root or lake_root_from_env(), self.table_format)
 
     def load_input(self, context: InputContext) -> pl.LazyFrame:
         lake = self._lake()

@@ -20,12 +20,14 @@ from dagster import (
 from pydantic import Field
 
 from cg_assets.customergauge.endpoints import Endpoint
-from cg_assets.defs.assets import LAKE_POOL, LAKE_WRITER_TAG, asset_key_for
+from cg_assets.defs.assets import LAKE_WRITER_TAG, asset_key_for
 from cg_assets.defs.resources import LakeResource
+from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
 from cg_assets.privacy.erasure import erase, read_identifiers
 from cg_assets.privacy.resource import PrivacyResource
 
-ERASURE_JOB = "customergauge_erase_contacts"
+ERASURE_JOB_SUFFIX = "erase_contacts"
+ERASURE_JOB = DEFAULT_TENANT.name(ERASURE_JOB_SUFFIX)
 
 
 class EraseContactsConfig(Config):
@@ -41,20 +43,22 @@ class EraseContactsConfig(Config):
     )
 
 
-def build_erasure_job(endpoints: tuple[Endpoint, ...]) -> JobDefinition:
+def build_erasure_job(
+    endpoints: tuple[Endpoint, ...], tenant: Tenant = DEFAULT_TENANT
+) -> JobDefinition:
     @op(
-        name="erase_contacts",
-        pool=LAKE_POOL,
+        name=tenant.op_name("erase_contacts"),
+        pool=tenant.pool,
+        required_resource_keys={tenant.lake_resource_key},
         description="Remove the listed contacts from every day file of every table and add "
         "them (keyed hashes) to the suppression list.",
     )
-    def erase_contacts(
-        context: OpExecutionContext, config: EraseContactsConfig, lake: LakeResource
-    ) -> Output[None]:
+    def erase_contacts(context: OpExecutionContext, config: EraseContactsConfig) -> Output[None]:
+        lake: LakeResource = getattr(context.resources, tenant.lake_resource_key)
         parquet_lake = lake.get_lake()
         keyring = (lake.privacy or PrivacyResource()).keyring()
         identifiers = read_identifiers(config.identifiers_file, keyring)
-        by_key = {e.name: asset_key_for(e) for e in endpoints}
+        by_key = {e.name: asset_key_for(e, tenant) for e in endpoints}
         verb = "Counting (dry run)" if config.dry_run else "Erasing"
         context.log.info(f"{verb} {len(identifiers)} identifier(s) from {len(endpoints)} table(s).")
 
@@ -123,8 +127,8 @@ def build_erasure_job(endpoints: tuple[Endpoint, ...]) -> JobDefinition:
         )
 
     @job(
-        name=ERASURE_JOB,
-        tags={LAKE_WRITER_TAG: "customergauge"},
+        name=tenant.name(ERASURE_JOB_SUFFIX),
+        tags={LAKE_WRITER_TAG: tenant.writer_tag_value},
         description="Right to erasure: remove contacts listed in a file from the whole lake, "
         "and keep every later sync from writing them again.",
     )

@@ -29,17 +29,20 @@ from dagster import (
 
 from cg_assets import clock
 from cg_assets.customergauge.endpoints import Endpoint
-from cg_assets.defs.assets import LAKE_POOL, LAKE_WRITER_TAG, asset_key_for
+from cg_assets.defs.assets import LAKE_WRITER_TAG, asset_key_for
 from cg_assets.defs.automation import schedule_status
 from cg_assets.defs.resources import LakeResource
 from cg_assets.defs.retention_status import NOT_SET, RETENTION_CHECK
+from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.privacy.policy import LakePrivacy
 from cg_assets.privacy.retention import findings, retention_pass
 from cg_assets.settings import LoadSettings, PrivacySettings, SettingsError
 
-RETENTION_JOB = "customergauge_pii_retention"
-RETENTION_SCHEDULE = "customergauge_pii_retention_daily"
+RETENTION_JOB_SUFFIX = "pii_retention"
+RETENTION_SCHEDULE_SUFFIX = "pii_retention_daily"
+RETENTION_JOB = DEFAULT_TENANT.name(RETENTION_JOB_SUFFIX)
+RETENTION_SCHEDULE = DEFAULT_TENANT.name(RETENTION_SCHEDULE_SUFFIX)
 SAMPLE = 10
 
 
@@ -68,15 +71,19 @@ def _evaluate(
     return not clear, description, metadata
 
 
-def build_retention_check(endpoint: Endpoint, settings: LoadSettings) -> AssetsDefinition:
-    key = asset_key_for(endpoint)
+def build_retention_check(
+    endpoint: Endpoint, settings: LoadSettings, tenant: Tenant = DEFAULT_TENANT
+) -> AssetsDefinition:
+    key = asset_key_for(endpoint, tenant)
 
     @asset_check(
         asset=key,
         name=RETENTION_CHECK,
         description="No day older than CG_PII_RETENTION_DAYS holds clear personal values.",
+        required_resource_keys={tenant.lake_resource_key},
     )
-    def _retention(context: AssetCheckExecutionContext, lake: LakeResource) -> AssetCheckResult:
+    def _retention(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        lake: LakeResource = getattr(context.resources, tenant.lake_resource_key)
         parquet_lake = lake.get_lake()
         today = clock.utc_now().astimezone(settings.tz).date()
         passed, description, metadata = _evaluate(
@@ -92,13 +99,17 @@ def build_retention_check(endpoint: Endpoint, settings: LoadSettings) -> AssetsD
     return _retention
 
 
-def build_retention_job(endpoints: tuple[Endpoint, ...], settings: LoadSettings) -> JobDefinition:
+def build_retention_job(
+    endpoints: tuple[Endpoint, ...], settings: LoadSettings, tenant: Tenant = DEFAULT_TENANT
+) -> JobDefinition:
     @op(
-        name="apply_pii_retention",
-        pool=LAKE_POOL,
+        name=tenant.op_name("apply_pii_retention"),
+        pool=tenant.pool,
+        required_resource_keys={tenant.lake_resource_key},
         description="Hash (drop in drop mode) personal columns of days older than CG_PII_RETENTION_DAYS.",
     )
-    def apply_pii_retention(context: OpExecutionContext, lake: LakeResource) -> None:
+    def apply_pii_retention(context: OpExecutionContext) -> None:
+        lake: LakeResource = getattr(context.resources, tenant.lake_resource_key)
         parquet_lake = lake.get_lake()
         privacy = lake.get_privacy(parquet_lake)
         today = clock.utc_now().astimezone(settings.tz).date()
@@ -107,7 +118,7 @@ def build_retention_job(endpoints: tuple[Endpoint, ...], settings: LoadSettings)
             endpoint = next(e for e in endpoints if e.name == table)
             context.log_event(
                 AssetObservation(
-                    asset_key=asset_key_for(endpoint),
+                    asset_key=asset_key_for(endpoint, tenant),
                     partition=day.isoformat(),
                     metadata={"pii": state, "pii_changed_by": "retention"},
                 )
@@ -128,7 +139,7 @@ def build_retention_job(endpoints: tuple[Endpoint, ...], settings: LoadSettings)
             )
         )
         for endpoint in endpoints:
-            key = asset_key_for(endpoint)
+            key = asset_key_for(endpoint, tenant)
             passed, description, metadata = _evaluate(key, endpoint, parquet_lake, privacy, today)
             context.log_event(
                 AssetCheckEvaluation(
@@ -142,8 +153,8 @@ def build_retention_job(endpoints: tuple[Endpoint, ...], settings: LoadSettings)
             )
 
     @job(
-        name=RETENTION_JOB,
-        tags={LAKE_WRITER_TAG: "customergauge"},
+        name=tenant.name(RETENTION_JOB_SUFFIX),
+        tags={LAKE_WRITER_TAG: tenant.writer_tag_value},
         description="Personal data retention over every table of the lake (CG_PII_RETENTION_DAYS).",
     )
     def _retention_job() -> None:
@@ -152,13 +163,21 @@ def build_retention_job(endpoints: tuple[Endpoint, ...], settings: LoadSettings)
     return _retention_job
 
 
-def build_retention_schedule(job_def: JobDefinition, settings: LoadSettings) -> ScheduleDefinition:
+def build_retention_schedule(
+    job_def: JobDefinition,
+    settings: LoadSettings,
+    tenant: Tenant = DEFAULT_TENANT,
+    retention_set: bool | None = None,
+) -> ScheduleDefinition:
+    """`retention_set`: whether a retention is configured (None: read CG_PII_RETENTION_DAYS)."""
+    if retention_set is None:
+        retention_set = _retention_is_set()
     return ScheduleDefinition(
-        name=RETENTION_SCHEDULE,
+        name=tenant.name(RETENTION_SCHEDULE_SUFFIX),
         job=job_def,
         cron_schedule="30 3 * * *",
         execution_timezone=settings.timezone,
-        default_status=schedule_status(settings.automation or _retention_is_set()),
+        default_status=schedule_status(settings.automation or retention_set),
         description="Every night, apply CG_PII_RETENTION_DAYS to days that passed it.",
     )
 

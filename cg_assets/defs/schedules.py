@@ -15,9 +15,11 @@ from dagster import (
 
 from cg_assets.defs.assets import LAKE_WRITER_TAG
 from cg_assets.defs.automation import AUTOMATION_TAG, SyncJob, in_flight_days, schedule_status
+from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
 from cg_assets.settings import LoadSettings
 
-SCHEDULE_NAME = "customergauge_hourly_catch_up"
+SCHEDULE_SUFFIX = "hourly_catch_up"
+SCHEDULE_NAME = DEFAULT_TENANT.name(SCHEDULE_SUFFIX)
 
 
 def catch_up_days(now: dt.datetime, settings: LoadSettings) -> list[dt.date]:
@@ -25,9 +27,11 @@ def catch_up_days(now: dt.datetime, settings: LoadSettings) -> list[dt.date]:
     return [d for d in (today - dt.timedelta(days=1), today) if d >= settings.start_date]
 
 
-def build_catch_up_schedule(job: SyncJob, keys: list, settings: LoadSettings) -> ScheduleDefinition:
+def build_catch_up_schedule(
+    job: SyncJob, keys: list, settings: LoadSettings, tenant: Tenant = DEFAULT_TENANT
+) -> ScheduleDefinition:
     @schedule(
-        name=SCHEDULE_NAME,
+        name=tenant.name(SCHEDULE_SUFFIX),
         job=job,
         cron_schedule=f"{settings.schedule_minute} * * * *",
         execution_timezone=settings.timezone,
@@ -36,12 +40,12 @@ def build_catch_up_schedule(job: SyncJob, keys: list, settings: LoadSettings) ->
     )
     def _hourly(context: ScheduleEvaluationContext) -> list[RunRequest] | SkipReason:
         tick = context.scheduled_execution_time or dt.datetime.now(settings.tz)
-        busy = in_flight_days(context.instance, keys)
+        busy = in_flight_days(context.instance, keys, job.name)
         requests = [
             RunRequest(
                 run_key=f"catch-up:{day.isoformat()}:{tick.isoformat()}",
                 partition_key=day.isoformat(),
-                tags={AUTOMATION_TAG: "hourly-catch-up", LAKE_WRITER_TAG: "customergauge"},
+                tags={AUTOMATION_TAG: "hourly-catch-up", LAKE_WRITER_TAG: tenant.writer_tag_value},
             )
             for day in catch_up_days(tick, settings)
             if day not in busy

@@ -50,7 +50,7 @@ from cg_assets.defs.automation import (
     RANGE_END_TAG,
     RANGE_START_TAG,
     SETTLE_OF_TAG,
-    SYNC_JOB_NAME,
+    SYNC_JOB_SUFFIX,
     in_flight_days,
     sensor_status,
 )
@@ -61,10 +61,12 @@ from cg_assets.defs.day_status import (
     materialized_days,
     window_options,
 )
+from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
 from cg_assets.settings import LoadSettings
 from cg_assets.sync import is_close_due, is_settle_due, revisit_due
 
-SENSOR_NAME = "customergauge_settle_sensor"
+SENSOR_SUFFIX = "settle_sensor"
+SENSOR_NAME = DEFAULT_TENANT.name(SENSOR_SUFFIX)
 SCAN_DAYS_PER_TICK = 62
 # A revisit run fetches at most this many consecutive days (a month of open days is one run).
 REVISIT_RANGE_DAYS = 31
@@ -147,6 +149,7 @@ def evaluate_settle_tick(
     settings: LoadSettings,
     now: dt.datetime,
     cursor: str | None,
+    tenant: Tenant = DEFAULT_TENANT,
 ) -> SettleTick:
     tick = SettleTick(cursor=cursor)
     first = first_synced_day(instance, keys)
@@ -204,7 +207,7 @@ def evaluate_settle_tick(
     # from ever wrapping back to the days after the watermark.
     tick.cursor = json.dumps(state)
 
-    busy = in_flight_days(instance, keys)
+    busy = in_flight_days(instance, keys, tenant.name(SYNC_JOB_SUFFIX))
     # Days never tried first, then retries, each oldest first: days that keep failing never
     # take every run of every tick from days that were not tried yet.
     retries: list[tuple[dt.date, RunRequest]] = []
@@ -216,7 +219,7 @@ def evaluate_settle_tick(
         if len(tick.run_requests) >= settings.settle_max_per_tick:
             tick.notes.append(f"{day}: {kind} waits for a later tick (CG_SETTLE_MAX_PER_TICK)")
             continue
-        request = _request(instance, kind, day, status, now, tick.notes)
+        request = _request(instance, kind, day, status, now, tick.notes, tenant)
         if request is None:
             continue
         if request.run_key.endswith(":attempt-1"):
@@ -233,13 +236,18 @@ def evaluate_settle_tick(
             now,
             settings.settle_max_per_tick,
             tick.notes,
+            tenant,
         )
     )
     return tick
 
 
 def _revisit_requests(
-    days: dict[dt.date, str], now: dt.datetime, most: int, notes: list[str]
+    days: dict[dt.date, str],
+    now: dt.datetime,
+    most: int,
+    notes: list[str],
+    tenant: Tenant = DEFAULT_TENANT,
 ) -> list[RunRequest]:
     """Open days due a whole fetch, as range runs of consecutive days (one run fetches many
     days, CG_CONCURRENCY at a time): at most `most` runs of REVISIT_RANGE_DAYS days a tick.
@@ -268,7 +276,7 @@ def _revisit_requests(
                     AUTOMATION_TAG: "revisit",
                     RANGE_START_TAG: first,
                     RANGE_END_TAG: last,
-                    LAKE_WRITER_TAG: "customergauge",
+                    LAKE_WRITER_TAG: tenant.writer_tag_value,
                     REQUESTED_AT_TAG: now.astimezone(dt.timezone.utc).isoformat(timespec="seconds"),
                 },
             )
@@ -285,9 +293,14 @@ def _request(
     status: DayStatus | None,
     now: dt.datetime,
     notes: list[str],
+    tenant: Tenant = DEFAULT_TENANT,
 ) -> RunRequest | None:
     superseded = status.latest_storage_id if status is not None else None
     settle_of = f"{day.isoformat()}:{superseded or 'none'}"
+    if not tenant.is_default:
+        # The attempts are counted by this tag across the instance: another tenant's heal
+        # of the same day (superseding nothing) must not count as this tenant's.
+        settle_of = f"{tenant.prefix}:{settle_of}"
     attempts = _previous_attempts(instance, settle_of)
     if attempts.going:
         notes.append(f"{day}: its {kind} run is still going")
@@ -312,16 +325,18 @@ def _request(
         tags={
             AUTOMATION_TAG: kind,
             SETTLE_OF_TAG: settle_of,
-            LAKE_WRITER_TAG: "customergauge",
+            LAKE_WRITER_TAG: tenant.writer_tag_value,
             REQUESTED_AT_TAG: now.astimezone(dt.timezone.utc).isoformat(timespec="seconds"),
         },
     )
 
 
-def build_settle_sensor(keys: Sequence[AssetKey], settings: LoadSettings) -> SensorDefinition:
+def build_settle_sensor(
+    keys: Sequence[AssetKey], settings: LoadSettings, tenant: Tenant = DEFAULT_TENANT
+) -> SensorDefinition:
     @sensor(
-        name=SENSOR_NAME,
-        job_name=SYNC_JOB_NAME,
+        name=tenant.name(SENSOR_SUFFIX),
+        job_name=tenant.name(SYNC_JOB_SUFFIX),
         minimum_interval_seconds=settings.sensor_interval_seconds,
         default_status=sensor_status(settings.automation),
         description=(
@@ -332,7 +347,7 @@ def build_settle_sensor(keys: Sequence[AssetKey], settings: LoadSettings) -> Sen
     )
     def _settle(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         tick = evaluate_settle_tick(
-            context.instance, keys, settings, now_in(settings), context.cursor
+            context.instance, keys, settings, now_in(settings), context.cursor, tenant
         )
         for note in tick.notes:
             context.log.info(note)

@@ -39,8 +39,14 @@ class PrivacyResource(ConfigurableResource):
         "default CG_PII_CLEAR_SEGMENTS.",
     )
 
+    read_environment: bool = Field(
+        default=True,
+        description="Fill the unset fields from CG_PII_* (the env-driven code location); a "
+        "component tenant sets every field itself and reads no variable.",
+    )
+
     def privacy_settings(self) -> PrivacySettings:
-        env = dict(os.environ)
+        env = dict(os.environ) if self.read_environment else {}
         if self.mode is not None:
             env["CG_PII_MODE"] = self.mode
         if self.retention_days is not None:

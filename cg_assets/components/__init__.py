@@ -1,0 +1,1 @@
+"""cg_assets as a Dagster Component (`cg_assets.CustomerGaugeComponent`, docs/component.md)."""

@@ -1,0 +1,79 @@
+"""One CustomerGauge tenant's definitions: assets, checks, jobs, schedules, sensors, resources.
+
+The one builder both routes use: `cg_assets/definitions.py` (the project's own code location,
+configured from CG_* variables) and `CustomerGaugeComponent` (typed attributes in a defs.yaml,
+any number of tenants in one code location). Everything is named after the tenant
+(tenant.py), so two tenants' definitions merge without a clash.
+"""
+
+from __future__ import annotations
+
+from dagster import Definitions
+
+from cg_assets.customergauge.endpoints import ENDPOINTS, Endpoint
+from cg_assets.customergauge.resource import CustomerGaugeResource
+from cg_assets.defs.alerts import build_alert_sensor
+from cg_assets.defs.assets import asset_key_for, build_sync_asset
+from cg_assets.defs.automation import build_sync_job
+from cg_assets.defs.day_freshness import build_day_freshness_checks, build_day_freshness_sensor
+from cg_assets.defs.funnel import build_funnel_asset, build_funnel_sensor
+from cg_assets.defs.io_managers import LakeFrameIOManager
+from cg_assets.defs.partitions import daily_partitions
+from cg_assets.defs.privacy_erasure import build_erasure_job
+from cg_assets.defs.privacy_retention import (
+    build_retention_check,
+    build_retention_job,
+    build_retention_schedule,
+)
+from cg_assets.defs.resources import LakeResource
+from cg_assets.defs.schedules import build_catch_up_schedule
+from cg_assets.defs.sensors import build_settle_sensor
+from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
+from cg_assets.settings import LoadSettings
+
+
+def build_tenant_definitions(
+    settings: LoadSettings,
+    client: CustomerGaugeResource,
+    lake: LakeResource,
+    io_manager: LakeFrameIOManager,
+    tenant: Tenant = DEFAULT_TENANT,
+    endpoints: tuple[Endpoint, ...] = ENDPOINTS,
+    retention_set: bool | None = None,
+) -> Definitions:
+    """`retention_set`: whether a PII retention is configured (None: read the variable)."""
+    keys = [asset_key_for(e, tenant) for e in endpoints]
+    job = build_sync_job(keys, daily_partitions(settings), tenant)
+    retention_job = build_retention_job(endpoints, settings, tenant)
+    assets = [build_sync_asset(e, settings, tenant) for e in endpoints]
+    sensors = [
+        build_settle_sensor(keys, settings, tenant),
+        build_day_freshness_sensor(keys, settings, tenant),
+    ]
+    if tenant.legacy_resource_keys:
+        # The webhook alerts watch the env-driven code location's names only (not yet a
+        # component tenant's: docs/operations.md).
+        sensors.append(build_alert_sensor(settings))
+    # The funnel joins the same day of both tables: only a tenant that syncs both has one.
+    if {e.name for e in endpoints} >= {e.name for e in ENDPOINTS}:
+        assets.append(build_funnel_asset(settings, tenant))
+        sensors.append(build_funnel_sensor(settings, tenant))
+    return Definitions(
+        assets=assets,
+        asset_checks=[
+            *(build_retention_check(e, settings, tenant) for e in endpoints),
+            build_day_freshness_checks(keys, settings, tenant),
+        ],
+        jobs=[job, retention_job, build_erasure_job(endpoints, tenant)],
+        schedules=[
+            build_catch_up_schedule(job, keys, settings, tenant),
+            build_retention_schedule(retention_job, settings, tenant, retention_set),
+        ],
+        sensors=sensors,
+        resources={
+            tenant.client_resource_key: client,
+            tenant.lake_resource_key: lake,
+            # Downstream assets (the funnel, a user's own) read and write the lake as frames.
+            tenant.io_manager_key: io_manager,
+        },
+    )

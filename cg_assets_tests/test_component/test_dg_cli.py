@@ -1,0 +1,84 @@
+"""The real `dg` CLI in a dg project that is not this one: list the component, scaffold two
+tenants, check and list their definitions.
+
+The project names cg_assets in `registry_modules`: the `dagster_dg_cli.registry_modules`
+entry point (pyproject.toml) does the same once cg_assets is installed, and an editable
+install made before the entry point existed does not carry it until it is reinstalled.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cg_assets_tests.conftest import ROOT
+
+pytestmark = pytest.mark.stack
+DG = str(Path(sys.executable).with_name("dg"))
+SECRET = "do-not-show-this-0123456789"
+
+PYPROJECT = """\
+[project]
+name = "other_project"
+version = "0.0.1"
+requires-python = ">=3.10"
+
+[tool.dg]
+directory_type = "project"
+
+[tool.dg.cli]
+telemetry = { enabled = false }
+
+[tool.dg.project]
+root_module = "other_project"
+registry_modules = ["cg_assets"]
+"""
+DEFINITIONS = """\
+from pathlib import Path
+
+from dagster import definitions, load_from_defs_folder
+
+
+@definitions
+def defs():
+    return load_from_defs_folder(path_within_project=Path(__file__).parent)
+"""
+
+
+def dg(project: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CG_", "DAGSTER_HOME"))}
+    env["VIRTUAL_ENV"] = str(Path(sys.executable).parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(project / "src")])
+    env["CUSTOMERGAUGE_EU_CLIENT_SECRET"] = SECRET  # set where the code loads: still unread
+    done = subprocess.run(
+        [DG, *args], cwd=project, env=env, capture_output=True, text=True, timeout=240
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    return output
+
+
+def test_two_tenants_scaffolded_in_another_dg_project(tmp_path: Path) -> None:
+    project = tmp_path / "other_project"
+    package = project / "src" / "other_project"
+    (package / "defs").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(PYPROJECT)
+    (package / "__init__.py").write_text("")
+    (package / "defs" / "__init__.py").write_text("")
+    (package / "definitions.py").write_text(DEFINITIONS)
+
+    assert "cg_assets.CustomerGaugeComponent" in dg(project, "list", "components")
+    for tenant in ("customergauge_eu", "customergauge_us"):
+        dg(project, "scaffold", "defs", "cg_assets.CustomerGaugeComponent", tenant)
+    us = package / "defs" / "customergauge_us" / "defs.yaml"
+    us.write_text(us.read_text().replace("region: eu", "region: us"))
+    assert "All definitions loaded successfully" in dg(project, "check", "defs")
+    listed = dg(project, "list", "defs", "--json")
+    for tenant in ("customergauge_eu", "customergauge_us"):
+        for name in (f"{tenant}/non_responses", f"{tenant}_sync_job", f"{tenant}_settle_sensor"):
+            assert name in listed, name
+    assert SECRET not in listed
