@@ -1,9 +1,10 @@
 """The real `dg` CLI in a dg project that is not this one: list the component, scaffold two
 tenants, check and list their definitions.
 
-The project names cg_assets in `registry_modules`: the `dagster_dg_cli.registry_modules`
-entry point (pyproject.toml) does the same once cg_assets is installed, and an editable
-install made before the entry point existed does not carry it until it is reinstalled.
+The project does not name cg_assets anywhere: the `dagster_dg_cli.registry_modules` entry
+point (pyproject.toml) is what makes dg find the component, as in any project where
+cg_assets is installed. (An editable install made before the entry point existed does not
+carry it: `make install` again.)
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ telemetry = { enabled = false }
 
 [tool.dg.project]
 root_module = "other_project"
-registry_modules = ["cg_assets"]
 """
 DEFINITIONS = """\
 from pathlib import Path
