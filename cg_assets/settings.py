@@ -7,7 +7,7 @@ Two moments read settings:
 - run time (a run starts): connection and lake settings. A bad value fails the run
   at its start. Secrets are not here: they reach the resource through `dagster.EnvVar`.
 
-The README's configuration table mirrors this module; keep them in step.
+The table in docs/configuration.md mirrors this module; keep them in step.
 """
 
 from __future__ import annotations

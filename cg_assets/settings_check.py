@@ -63,8 +63,8 @@ def _mode(env: Mapping[str, str]) -> str:
         missing = next(name for name in CREDENTIALS if name not in given)
         raise SettingsError(
             f"{given[0]} is set but {missing} is not: set both to use your CustomerGauge "
-            "tenant (README: From the demo to your tenant), or unset both for the demo with "
-            "the bundled simulator."
+            "tenant (docs/getting-started.md: From the demo to your tenant), or unset both for "
+            "the demo with the bundled simulator."
         )
     if not given:
         ClientSettings.from_env({**env, **DEMO_URLS})
@@ -102,7 +102,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
     except SettingsError as exc:
         print(f"make run: {exc}", file=sys.stderr)
         print(
-            "Nothing was started. Fix the variable (README: Configuration) and run it again.",
+            "Nothing was started. Fix the variable (docs/configuration.md) and run it again.",
             file=sys.stderr,
         )
         return EXIT_BAD_SETTING

@@ -22,7 +22,7 @@ def variable_for(field_name: str) -> str:
 
 
 def _setting(accepts: str) -> Any:
-    return Field(default=None, description=f"{accepts} (README: Configuration).")
+    return Field(default=None, description=f"{accepts} (docs/configuration.md).")
 
 
 class CustomerGaugeResource(ConfigurableResource):

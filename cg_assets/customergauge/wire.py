@@ -7,7 +7,7 @@ assumption says how sure we are (see ../shared/reference/API-NOTES.md):
 - [viadot]   seen in the public dyvenia/viadot client, not confirmed by the vendor.
 - [assumed]  our own choice where nothing is documented; the simulator implements it.
 
-Assumptions about behaviour (also listed in the README):
+Assumptions about behaviour (also listed in docs/api-assumptions.md):
 - [vendor]  The cursor is returned as ``cursor.next``; we treat it as opaque and pass
   back exactly what the API returned. [assumed] An empty page without ``cursor.next``
   keeps the cursor we sent.

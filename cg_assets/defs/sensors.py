@@ -154,7 +154,9 @@ def evaluate_settle_tick(
     tick = SettleTick(cursor=cursor)
     first = first_synced_day(instance, keys)
     if first is None:
-        tick.notes.append("no day has been synced yet: the initial load is yours (README)")
+        tick.notes.append(
+            "no day has been synced yet: the initial load is yours (docs/getting-started.md)"
+        )
         return tick
     first = max(first, settings.start_date)
     watermark, scan_from = _parse_cursor(cursor)

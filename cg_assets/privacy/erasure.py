@@ -186,7 +186,7 @@ class ErasureReport:
     suppression_file: str | None = None
     audit_file: str | None = None
     # Erased contacts with no hash under the current key (only under CG_PII_PREVIOUS_KEYS):
-    # while this is above 0, the previous keys are still needed (README, rotating the key).
+    # while this is above 0, the previous keys are still needed (docs/personal-data.md, rotating the key).
     contacts_only_under_previous_keys: int = 0
 
     @property

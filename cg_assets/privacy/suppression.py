@@ -121,7 +121,7 @@ class SuppressionList:
                 f"The suppression list ({self.folder}) holds {len(missing)} erased contact(s) "
                 f"hashed under key id(s) {', '.join(key_ids)}, which neither CG_PII_KEY nor "
                 "CG_PII_PREVIOUS_KEYS holds: without it a sync could bring them back. Set "
-                "CG_PII_PREVIOUS_KEYS to the earlier key(s) (README, 'Rotating CG_PII_KEY')."
+                "CG_PII_PREVIOUS_KEYS to the earlier key(s) (docs/personal-data.md, 'Rotating CG_PII_KEY')."
             )
 
     def matcher(self, keyring: Keyring) -> SuppressionMatcher | None:

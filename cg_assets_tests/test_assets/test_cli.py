@@ -1,4 +1,4 @@
-"""The asset from Dagster's command line, as the README shows it, with a persistent instance."""
+"""The asset from Dagster's command line (docs/getting-started.md), with a persistent instance."""
 
 from __future__ import annotations
 

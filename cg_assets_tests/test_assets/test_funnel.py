@@ -190,7 +190,7 @@ def test_a_synced_day_of_any_age_brings_the_funnel_up_to_date(instance, resource
     assert later.get_requested_partitions(FUNNEL_KEY) == set()
 
 
-# The README's example of a user's asset: the lake as polars frames, a day or a range.
+# The example of a user's asset in docs/lake.md: the lake as polars frames, a day or a range.
 partitions = daily_partitions(SETTINGS)
 
 
@@ -247,7 +247,7 @@ def test_a_users_asset_gets_a_partition_or_a_range_as_lazy_frames(
     assert md["days"].value == [SIM_START.isoformat(), DAY.isoformat()]
 
 
-# The README's copyable example, verbatim: a daily asset that returns a DataFrame.
+# The copyable example in docs/lake.md, verbatim: a daily asset that returns a DataFrame.
 @asset(
     partitions_def=daily_partitions(SETTINGS),
     backfill_policy=BackfillPolicy.multi_run(

@@ -1,4 +1,4 @@
-"""The README's examples, word for word: the lake read as the demo leaves it
+"""The documented examples (docs/lake.md, docs/getting-started.md), word for word: the lake read as the demo leaves it
 (`data/demo-lake/`, from the project folder), and the initial load from the command line,
 which loads both tables in one run."""
 
@@ -27,28 +27,29 @@ from cg_assets_tests.conftest import SIM_START, make_resource
 from cg_assets_tests.truth import assert_day_equals_truth, assert_responses_day_equals_truth
 
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
+LAKE_DOC = (ROOT / "docs" / "lake.md").read_text()  # where the README sends a reader
+GETTING_STARTED = (ROOT / "docs" / "getting-started.md").read_text()
 DEMO_LAKE = Path("data") / "demo-lake"  # the demo's lake, relative to the project folder
 DAYS = (dt.date(2026, 10, 2), dt.date(2026, 10, 3))
 SETTINGS = LoadSettings(start_date=SIM_START, settle_after_hours=8784)
 
 
 def section(title: str) -> str:
-    start = README.index(f"\n{title}\n")
-    end = README.index("\n### ", start + len(title) + 2)
-    return README[start:end]
+    start = LAKE_DOC.index(f"\n{title}\n")
+    end = LAKE_DOC.index("\n## ", start + len(title) + 2)
+    return LAKE_DOC[start:end]
 
 
 def code_blocks(text: str, language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
 
 
-READING_EXAMPLES = code_blocks(section("### Reading the lake"), "python")
+READING_EXAMPLES = code_blocks(section("## Reading the lake"), "python")
 
 
 def test_the_reading_examples_are_python_that_reads_the_demos_lake():
     assert len(READING_EXAMPLES) == 4  # polars and DuckDB, one table and both
-    assert not code_blocks(section("### Reading the lake"), "sql")  # no `duckdb` command
+    assert not code_blocks(section("## Reading the lake"), "sql")  # no `duckdb` command
     assert all("data/demo-lake/" in block for block in READING_EXAMPLES)
     assert sum("import duckdb" in block for block in READING_EXAMPLES) == 2
 
@@ -97,8 +98,8 @@ def test_each_reading_example_runs_word_for_word_after_the_demo(project_folder, 
 
 
 def initial_load_assets() -> str:
-    """The `--assets` of the README's initial load from the command line."""
-    (command,) = [b for b in code_blocks(README, "bash") if "dg launch" in b]
+    """The `--assets` of the documented initial load from the command line."""
+    (command,) = [b for b in code_blocks(GETTING_STARTED, "bash") if "dg launch" in b]
     words = shlex.split(command.replace("\\\n", " "), comments=True)
     return words[words.index("--assets") + 1]
 

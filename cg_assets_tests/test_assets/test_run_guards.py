@@ -95,7 +95,7 @@ def test_a_run_on_a_throw_away_instance_refuses_and_writes_nothing(simulator, tm
 
 
 CLI_COMMANDS = {
-    # the README's initial load from the command line, and Dagster's own CLI
+    # the initial load from the command line (docs/getting-started.md), and Dagster's own CLI
     "dg launch": [str(Path(sys.executable).with_name("dg")), "launch", "--assets"],
     "dagster asset materialize": [
         DAGSTER,

@@ -109,7 +109,7 @@ def latest_metadata(
 
 
 def independent_hmac(key: str, text: str) -> str:
-    """The hash the README promises, computed without cg_assets' code."""
+    """The hash docs/personal-data.md promises, computed without cg_assets' code."""
     return hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()
 
 

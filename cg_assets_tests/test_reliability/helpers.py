@@ -178,7 +178,7 @@ class LakeReader:
     violation. Every few scans, the whole table with polars: a scan that answers must not
     show a record twice; a scan that fails loudly is kept apart in `engine_errors` (polars
     reads a file's footer and its data in separate opens, so a day replaced between the two
-    can fail the query: see the README's Guarantees)."""
+    can fail the query: see docs/guarantees.md)."""
 
     def __init__(self, lake_root: Path) -> None:
         self.table_dir = lake_root / "customergauge" / TABLE

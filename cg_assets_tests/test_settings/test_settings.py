@@ -188,15 +188,15 @@ def test_resource_fields_set_concurrency_and_the_request_ceiling(simulator, monk
 
 def test_every_resource_setting_is_its_variable_parsed_by_client_settings(simulator):
     """A setting field is named after its variable, validated by ClientSettings (whose error
-    names the variable), and documented in the README: adding one is one field."""
+    names the variable), and documented in docs/configuration.md: adding one is one field."""
     from cg_assets.customergauge.resource import CustomerGaugeResource, variable_for
 
-    readme = (ROOT / "README.md").read_text()
+    reference = (ROOT / "docs" / "configuration.md").read_text()
     fields = CustomerGaugeResource.setting_fields()
     assert "region" in fields and "per_page" in fields and "client_secret" not in fields
     for name in fields:
         variable = variable_for(name)
-        assert f"`{variable}`" in readme, f"{variable} is not in the README's table"
+        assert f"`{variable}`" in reference, f"{variable} is not in docs/configuration.md"
         with pytest.raises(SettingsError, match=variable):
             make_resource(simulator, **{name: "not a valid value!"}).validate()
 
