@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/delta_vs_parquet.py
 	$(BIN)/python benchmarks/window_cost.py
+	$(BIN)/python benchmarks/hostile_memory.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -810,7 +810,7 @@ class SimulatorServer:
             specs = payload.get("faults")
             if not isinstance(specs, list):
                 raise ValueError('give {"faults": [...]}')
-            self._faults.add(specs)
+            self.inject(*specs)
             return json_response(200, {"faults_pending": self._faults.pending()})
         if key == ("DELETE", "/faults"):
             self._faults.clear()
