@@ -25,6 +25,7 @@ TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -lt 2 ] && n=2;
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg check defs
 	./scripts/ensure-postgres
 	$(BIN)/pytest -n $(TEST_WORKERS) --durations=20
@@ -39,8 +40,9 @@ test-fast: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n $(TEST_WORKERS) -m "not stack and not lifetime and not e2e" $(FAST_TESTS)
 
+## ruff, and the import layers (import-linter, contracts in setup.cfg).
 lint: $(STAMP)
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
