@@ -39,7 +39,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "run-demo"
 BAD_SETTING_TIMEOUT = 60.0  # bounds the wait only: the check itself takes about a second
 START_TIMEOUT = 240.0
-STOP_TIMEOUT = 60.0
+# The script stops its groups one after the other, each within CG_STOP_SECONDS (30 here)
+# before it kills it: the worst case is a little over 3 x 30 s.
+STOP_TIMEOUT = 120.0
 
 
 def run_script(env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -143,6 +145,12 @@ def wait_for_ui(url: str, popen: subprocess.Popen, log: Path) -> None:
     raise AssertionError(f"the UI did not load the code location:\n{tail(log)}")
 
 
+def own_lines(log: Path) -> str:
+    """The script's own messages (a stop under way, a group killed), wherever they are."""
+    text = log.read_text(errors="replace").splitlines()
+    return "\n".join(line for line in text if line.startswith("run-demo:")) or "(none)"
+
+
 def tail(log: Path, lines: int = 60) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
@@ -160,7 +168,9 @@ def assert_stopped_clean(
     try:
         popen.wait(timeout=STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
-        raise AssertionError(f"run-demo did not exit on {signum!r}:\n{tail(log)}") from None
+        raise AssertionError(
+            f"run-demo did not exit on {signum!r}:\n{own_lines(log)}\n{tail(log)}"
+        ) from None
     deadline = time.monotonic() + 10.0
     left = processes_with_env("DAGSTER_HOME", settings["DAGSTER_HOME"])
     while left and time.monotonic() < deadline:  # orphans being reaped by init
