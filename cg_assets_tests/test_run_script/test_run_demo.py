@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -93,6 +94,14 @@ def test_a_bad_setting_stops_make_run_before_anything_starts(tmp_path, env, name
     assert "some-secret" not in done.stderr and "some-id" not in done.stderr
 
 
+RESET_SIGNALS_AND_EXEC = (
+    "import os, signal, sys\n"
+    "for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):\n"
+    "    signal.signal(number, signal.SIG_DFL)\n"
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
 @contextmanager
 def running_demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, dict[str, str], Path]]:
     """scripts/run-demo in its own session (so the test can always clean up), on free ports,
@@ -108,7 +117,10 @@ def running_demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, dict[str, s
     log = tmp_path / "run-demo.log"
     with open(log, "wb") as out:
         popen = subprocess.Popen(
-            [str(SCRIPT)],
+            # With SIGINT and SIGTERM at their defaults, as from a terminal: a signal ignored
+            # when bash starts cannot be trapped, and the pytest worker may have inherited
+            # or set them ignored (in the full suite the stop tests then waited for ever).
+            [sys.executable, "-c", RESET_SIGNALS_AND_EXEC, str(SCRIPT)],
             cwd=ROOT,
             env=clean_env(settings),
             stdin=subprocess.DEVNULL,
