@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow.parquet as pq
-from dagster import AssetRecordsFilter, DagsterInstance
+from dagster import AssetRecordsFilter, DagsterInstance, serialize_value
 
 from cg_assets.customergauge.endpoints import NON_RESPONSES
 from cg_assets.defs.assets import asset_key_for
@@ -253,3 +253,17 @@ class LakeReader:
         if frame.height != frame[ID].n_unique():
             self.violations.append("a polars scan saw a record twice")
         return frame
+
+
+def event_log(instance: DagsterInstance, run_id: str) -> str:
+    """Every event of the run, serialized: what a secret or personal value must not be in."""
+    return "\n".join(serialize_value(entry) for entry in instance.all_logs(run_id))
+
+
+def personal_values(control: SimulatorControl, day: dt.date) -> list[str]:
+    """The day's e-mail addresses, phones and last names, as the simulator holds them."""
+    out = []
+    for record in control.truth(field="date_sent", start=day, end=day):
+        contact = record.get("contact") or {}
+        out += [record.get("email"), record.get("phone"), contact.get("last_name")]
+    return [v for v in out if isinstance(v, str) and len(v) > 4]

@@ -11,7 +11,6 @@ import urllib.parse
 from typing import Any
 
 import pytest
-from dagster import serialize_value
 
 from cg_assets.customergauge.foreign_text import (
     MESSAGE_CHARS,
@@ -25,7 +24,12 @@ from cg_assets.simulator import DEMO_CLIENT_ID, SimulatorControl
 from cg_assets.simulator.control import running_simulator
 from cg_assets_tests.conftest import SIM_END, SIM_RECORDS, SIM_START, in_memory_instance
 from cg_assets_tests.conftest import make_resource as make_demo_resource
-from cg_assets_tests.test_reliability.helpers import failure_text, run_asset
+from cg_assets_tests.test_reliability.helpers import (
+    event_log,
+    failure_text,
+    personal_values,
+    run_asset,
+)
 
 SECRET = "s3cr+t/with=padding&more+chars=="  # changes under URL-, JSON- and form-encoding
 DAY = SIM_START + dt.timedelta(days=1)
@@ -46,18 +50,6 @@ def resources(server: Any, tmp_path) -> dict[str, Any]:
     return {"customergauge": resource, "lake": LakeResource(root=str(tmp_path / "lake"))}
 
 
-def event_log(instance: Any, run_id: str) -> str:
-    return "\n".join(serialize_value(entry) for entry in instance.all_logs(run_id))
-
-
-def personal_values(control: SimulatorControl) -> list[str]:
-    out = []
-    for record in control.truth(field="date_sent", start=DAY, end=DAY):
-        contact = record.get("contact") or {}
-        out += [record.get("email"), record.get("phone"), contact.get("last_name")]
-    return [v for v in out if isinstance(v, str) and len(v) > 4]
-
-
 def form_echo() -> str:
     return urllib.parse.urlencode(
         {"grant_type": "client_credentials", "client_id": DEMO_CLIENT_ID, "client_secret": SECRET}
@@ -67,7 +59,7 @@ def form_echo() -> str:
 def assert_clean(text: str, control: SimulatorControl) -> None:
     for form in secret_forms(SECRET):
         assert form not in text, f"the secret is in the log as {form!r}"
-    for value in personal_values(control):
+    for value in personal_values(control, DAY):
         assert value not in text, "a personal value is in the log"
 
 
@@ -114,7 +106,7 @@ def test_a_huge_error_body_makes_no_huge_event(hostile, tmp_path):
         control.inject(PASS, {"kind": "status", "code": 400, "body": {"message": huge}})
         result = run_asset(instance, resources(hostile, tmp_path), OLD, DAY)
         assert not result.success
-        biggest = max(len(serialize_value(e)) for e in instance.all_logs(result.run_id))
+        biggest = max(len(line) for line in event_log(instance, result.run_id).splitlines())
         assert biggest < 20 * MESSAGE_CHARS  # an event's envelope, not the body
 
 

@@ -9,7 +9,6 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from dagster import serialize_value
 
 from cg_assets.defs.resources import LakeResource
 from cg_assets.settings import LoadSettings
@@ -18,8 +17,10 @@ from cg_assets_tests.conftest import SIM_START, TEST_PER_PAGE, in_memory_instanc
 from cg_assets_tests.test_reliability.helpers import (
     assert_file_equals,
     assert_lake_tidy,
+    event_log,
     failure_text,
     file_bytes,
+    personal_values,
     run_asset,
     storage_id,
     truth,
@@ -59,18 +60,6 @@ CASES: dict[str, tuple[list[dict[str, Any]], list[str]]] = {
 }
 
 
-def event_log(instance: Any, run_id: str) -> str:
-    return "\n".join(serialize_value(entry) for entry in instance.all_logs(run_id))
-
-
-def personal_values(control: SimulatorControl) -> list[str]:
-    out = []
-    for record in control.truth(field="date_sent", start=DAY, end=DAY):
-        contact = record.get("contact") or {}
-        out += [record.get("email"), record.get("phone"), contact.get("last_name")]
-    return [v for v in out if isinstance(v, str) and len(v) > 4]
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_a_hostile_answer_fails_the_day_and_keeps_the_previous_file(
     simulator: SimulatorServer, control: SimulatorControl, tmp_path, case
@@ -101,7 +90,7 @@ def test_a_hostile_answer_fails_the_day_and_keeps_the_previous_file(
     assert_lake_tidy(lake_root)
     log = event_log(instance, result.run_id)
     assert DEMO_CLIENT_SECRET not in log
-    for value in personal_values(control):
+    for value in personal_values(control, DAY):
         assert value not in log, f"a personal value is in the event log: {case}"
 
     control.clear_faults()
