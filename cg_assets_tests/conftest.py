@@ -23,6 +23,7 @@ from cg_assets.simulator import (
     SimulatorServer,
     running_simulator,
 )
+from cg_assets_tests.instances import pooled_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 # The longest tests start first, so that no worker is left with one of them at the end.
@@ -145,7 +146,8 @@ def resources(cg_resource: CustomerGaugeResource, lake_root: Path) -> dict[str, 
 def instance(tmp_path: Path) -> Iterator[DagsterInstance]:
     home = tmp_path / "dagster_home"
     home.mkdir()
-    with instance_for_test(temp_dir=str(home)) as inst:
+    # Dagster's SQLite files with pooled connections (cg_assets_tests/instances.py)
+    with instance_for_test(temp_dir=str(home), overrides=pooled_overrides(home)) as inst:
         yield inst
 
 

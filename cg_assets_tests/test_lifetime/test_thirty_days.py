@@ -66,7 +66,7 @@ from cg_assets.defs.sensors import SENSOR_NAME
 from cg_assets.settings import LoadSettings
 from cg_assets.simulator import SimulatorControl, running_simulator
 from cg_assets_tests.conftest import make_resource
-from cg_assets_tests.instances import write_dagster_yaml
+from cg_assets_tests.instances import open_instance, write_dagster_yaml
 from cg_assets_tests.test_assets.test_cli import materialize_command, start_cli
 from cg_assets_tests.truth import (
     assert_day_equals_truth,
@@ -258,7 +258,7 @@ def test_thirty_days_of_outages_kills_broken_data_late_answers_and_a_stopped_dae
         killed: set[str] = set()
         last_tick = local_now
         tick_number = 0
-        with DagsterInstance.from_config(str(month.home)) as instance:
+        with open_instance(month.home) as instance:
             while local_now < dt.datetime.combine(END, dt.time(0), tzinfo=ZONE):
                 today = local_now.date()
                 n = (today - D0).days
