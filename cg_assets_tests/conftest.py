@@ -16,7 +16,7 @@ from cg_assets.customergauge.client import CustomerGaugeClient
 from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.defs.resources import LakeResource
 from cg_assets.defs.run_guards import IN_MEMORY_OK, SETTINGS_KEY
-from cg_assets.simulator import (
+from cg_simulator import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     SimulatorControl,

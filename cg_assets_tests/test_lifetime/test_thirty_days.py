@@ -64,7 +64,6 @@ from cg_assets.defs.resources import LakeResource
 from cg_assets.defs.schedules import SCHEDULE_NAME
 from cg_assets.defs.sensors import SENSOR_NAME
 from cg_assets.settings import LoadSettings
-from cg_assets.simulator import SimulatorControl, running_simulator
 from cg_assets_tests.conftest import make_resource
 from cg_assets_tests.instances import write_dagster_yaml
 from cg_assets_tests.test_assets.test_cli import materialize_command, start_cli
@@ -73,6 +72,7 @@ from cg_assets_tests.truth import (
     assert_responses_day_equals_truth,
     day_file,
 )
+from cg_simulator import SimulatorControl, running_simulator
 
 TZ = "Europe/Amsterdam"
 ZONE = zoneinfo.ZoneInfo(TZ)

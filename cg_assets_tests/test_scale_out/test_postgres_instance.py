@@ -24,7 +24,6 @@ from cg_assets.defs.automation import AUTOMATION_TAG
 from cg_assets.defs.resources import LakeResource
 from cg_assets.defs.sensors import SENSOR_NAME, evaluate_settle_tick
 from cg_assets.settings import LoadSettings
-from cg_assets.simulator import SimulatorControl, running_simulator
 from cg_assets_tests.conftest import SIM_START, make_resource
 from cg_assets_tests.test_scale_out.s3_checks import (
     TABLE,
@@ -32,6 +31,7 @@ from cg_assets_tests.test_scale_out.s3_checks import (
     latest_metadata,
     materialize_days,
 )
+from cg_simulator import SimulatorControl, running_simulator
 
 KEY = asset_key_for(NON_RESPONSES)
 UTC = dt.timezone.utc

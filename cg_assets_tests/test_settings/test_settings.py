@@ -154,7 +154,7 @@ def test_a_bad_run_time_setting_fails_the_run_at_its_start(simulator, instance, 
 
 
 def simulator_requests(simulator) -> int:
-    from cg_assets.simulator import SimulatorControl
+    from cg_simulator import SimulatorControl
 
     with SimulatorControl(simulator.url) as control:
         return control.stats()["api_requests"] + control.stats()["token_requests"]
