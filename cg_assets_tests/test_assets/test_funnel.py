@@ -257,6 +257,7 @@ def test_a_users_asset_gets_a_partition_or_a_range_as_lazy_frames(
         "non_responses": AssetIn(key=["customergauge", "non_responses"]),
         "responses": AssetIn(key=["customergauge", "responses"]),
     },
+    io_manager_key="customergauge_io_manager",  # the DataFrame goes into the lake
 )
 def response_rate_by_language(non_responses: pl.LazyFrame, responses: pl.LazyFrame) -> pl.DataFrame:
     surveys = pl.concat(

@@ -20,7 +20,7 @@ from cg_assets.defs.assets import asset_key_for, build_sync_asset
 from cg_assets.defs.privacy_erasure import build_erasure_job
 from cg_assets.defs.privacy_retention import build_retention_job
 from cg_assets.settings import LoadSettings
-from cg_assets_tests.conftest import SIM_START
+from cg_assets_tests.conftest import SIM_START, with_lake_io_manager
 from cg_simulator import SimulatorControl
 
 # Test keys (never real ones): 64 characters each.
@@ -60,7 +60,7 @@ def sync(
         partition_key=partition_key,
         tags=tags,
         instance=instance,
-        resources=resources,
+        resources=with_lake_io_manager(resources),
         run_config={"ops": {op_name(endpoint): {"config": {"full_refresh": full_refresh}}}},
         raise_on_error=raise_on_error,
     )
