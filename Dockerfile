@@ -23,9 +23,9 @@ RUN groupadd --system --gid 10001 dagster \
  && mkdir -p /opt/dagster/app /opt/dagster/dagster_home \
  && chown dagster:dagster /opt/dagster/dagster_home
 COPY --from=deps /opt/venv /opt/venv
-# The package without its simulator (.dockerignore: a stand-in API with a demo secret has no
-# place in production), and pyproject.toml, where the dg project config the definitions load
-# through (load_from_defs_folder) lives.
+# The package (the simulator lives beside it in cg_simulator/, which .dockerignore keeps out:
+# a stand-in API with a demo secret has no place in production), and pyproject.toml, where
+# the dg project config the definitions load through (load_from_defs_folder) lives.
 COPY --chown=root:root cg_assets /opt/dagster/app/cg_assets
 COPY --chown=root:root pyproject.toml /opt/dagster/app/pyproject.toml
 ENV PATH=/opt/venv/bin:$PATH \

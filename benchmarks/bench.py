@@ -79,7 +79,7 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 class Simulator:
-    """`python -m cg_assets.simulator` in its own process, so its CPU and memory are not a
+    """`python -m cg_simulator` in its own process, so its CPU and memory are not a
     contender's."""
 
     def __init__(self, records: int, start: dt.date, end: dt.date, log_path: Path) -> None:
@@ -88,7 +88,7 @@ class Simulator:
             [
                 sys.executable,
                 "-m",
-                "cg_assets.simulator",
+                "cg_simulator",
                 "--port",
                 "0",
                 "--records",
@@ -110,7 +110,7 @@ class Simulator:
         )
         try:
             self.url = self._wait_for_url()
-            from cg_assets.simulator import SimulatorControl
+            from cg_simulator import SimulatorControl
 
             self.control = SimulatorControl(self.url, timeout=120)
         except BaseException:

@@ -29,7 +29,7 @@ import sys
 import time
 from typing import Any
 
-# The simulator's demo credentials (cg_assets.simulator.server); repeated here because the
+# The simulator's demo credentials (cg_simulator.server); repeated here because the
 # dlt environment cannot import cg_assets.
 CLIENT_ID = "cg-demo-client"
 CLIENT_SECRET = "cg-demo-secret-do-not-use"

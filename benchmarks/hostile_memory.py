@@ -42,8 +42,8 @@ def one_case(url: str, token_url: str, lake_root: str) -> dict[str, Any]:
     from cg_assets.defs.assets import sync_options
     from cg_assets.lake.parquet_lake import ParquetLake
     from cg_assets.settings import LoadSettings
-    from cg_assets.simulator.server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
     from cg_assets.sync import plan_day, sync_day
+    from cg_simulator.server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
     client_resource = CustomerGaugeResource(
         client_id=DEMO_CLIENT_ID,
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(one_case(*args.child)))
         return 0
-    from cg_assets.simulator import SimulatorControl, running_simulator
+    from cg_simulator import SimulatorControl, running_simulator
 
     results: dict[str, Any] = {}
     with (

@@ -21,8 +21,8 @@ from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.privacy.hashing import Keyring, PiiKey
 from cg_assets.privacy.policy import DayPrivacy, PersonalColumns
 from cg_assets.privacy.suppression import Entry, SuppressionList, identifier_hash
-from cg_assets.simulator.dataset import Dataset, loads
-from cg_assets.simulator.server import with_personal_extras
+from cg_simulator.dataset import Dataset, loads
+from cg_simulator.server import with_personal_extras
 
 KEY = PiiKey("benchmark-key-0123456789abcdef0123456789abcdef")
 

@@ -32,9 +32,9 @@ from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.defs.assets import sync_options
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.settings import LoadSettings
-from cg_assets.simulator import SimulatorControl, running_simulator
-from cg_assets.simulator.server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from cg_assets.sync import StoredState, plan_day, sync_day
+from cg_simulator import SimulatorControl, running_simulator
+from cg_simulator.server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 OUT = Path(__file__).resolve().parent / "out" / "window_cost.json"
 UTC = dt.timezone.utc

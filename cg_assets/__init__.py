@@ -1,8 +1,9 @@
 """cg_assets: CustomerGauge survey data into a Parquet (or Delta) lake, with Dagster.
 
 `cg_assets.CustomerGaugeComponent` is the Dagster Component (docs/component.md). It is
-imported on first use, so the Dagster-free core (customergauge, lake, privacy, sync and
-the simulator) does not import Dagster through this package.
+imported on first use, so the Dagster-free core (customergauge, lake, privacy, sync) and
+the simulator beside the package (cg_simulator, which imports the wire names) do not import
+Dagster through this package.
 """
 
 from typing import Any

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -14,9 +14,10 @@ from dagster import DagsterInstance, instance_for_test
 
 from cg_assets.customergauge.client import CustomerGaugeClient
 from cg_assets.customergauge.resource import CustomerGaugeResource
+from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY, LakeFrameIOManager
 from cg_assets.defs.resources import LakeResource
 from cg_assets.defs.run_guards import IN_MEMORY_OK, SETTINGS_KEY
-from cg_assets.simulator import (
+from cg_simulator import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     SimulatorControl,
@@ -137,9 +138,21 @@ def lake_root(tmp_path: Path) -> Path:
     return tmp_path / "lake"
 
 
+def with_lake_io_manager(resources: Mapping[str, object]) -> dict[str, object]:
+    """`resources` and the lake IO manager on the same lake as its `lake`, as definitions.py
+    binds them: the sync assets declare its key (LAKE_IO_MANAGER_KEY), so a run of them
+    needs it bound even though they write no output. A test's own binding wins."""
+    lake = resources["lake"]
+    assert isinstance(lake, LakeResource)
+    io_manager = LakeFrameIOManager(root=lake.root, table_format=lake.table_format)
+    return {LAKE_IO_MANAGER_KEY: io_manager, **resources}
+
+
 @pytest.fixture
 def resources(cg_resource: CustomerGaugeResource, lake_root: Path) -> dict[str, object]:
-    return {"customergauge": cg_resource, "lake": LakeResource(root=str(lake_root))}
+    return with_lake_io_manager(
+        {"customergauge": cg_resource, "lake": LakeResource(root=str(lake_root))}
+    )
 
 
 @pytest.fixture

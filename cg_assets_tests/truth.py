@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from cg_assets.simulator import SimulatorControl
+from cg_simulator import SimulatorControl
 
 NULL_DATES = ("", "0000-00-00 00:00:00", None)
 DATE_FIELDS = (

@@ -12,8 +12,12 @@ file, `{CG_LAKE_ROOT}/customergauge/{asset name}/date=YYYY-MM-DD/data.parquet`, 
 atomically like the sync's files (staged outside the table, then renamed or uploaded in
 one step). The sync assets return no value: they write their days themselves.
 
-It is the code location's default IO manager (`io_manager`), so an input needs no
-`input_manager_key` and a polars output needs no `io_manager_key`.
+It is bound under the tenant's own key (`customergauge_io_manager` for the project's
+tenant, `<prefix>_io_manager` for a component tenant), never as the code location's default
+`io_manager`, which stays Dagster's for the user's other assets. The sync assets declare
+that key, and Dagster loads an input with its upstream's IO manager, so an input needs no
+`input_manager_key`; an asset whose polars DataFrame output goes into the lake sets
+`io_manager_key`.
 """
 
 from __future__ import annotations
@@ -28,13 +32,15 @@ from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputCo
 from pydantic import Field
 
 from cg_assets.customergauge.endpoints import ENDPOINTS
+from cg_assets.defs.tenant import DEFAULT_TENANT
 from cg_assets.lake import parquet_lake as lake_files
 from cg_assets.lake.columns import SCHEMA_VERSION
 from cg_assets.lake.formats import is_delta, open_lake
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.settings import lake_root_from_env
 
-LAKE_IO_MANAGER_KEY = "io_manager"
+# The project's own tenant's key (customergauge_io_manager); a component tenant's has its prefix.
+LAKE_IO_MANAGER_KEY = DEFAULT_TENANT.io_manager_key
 DATE_COLUMN = "date"  # the partition's day, as in a Hive-partitioned scan of the table
 
 
@@ -109,7 +115,7 @@ class LakeFrameIOManager(ConfigurableIOManager):
         if not isinstance(obj, pl.DataFrame):
             raise TypeError(
                 f"{context.asset_key.to_user_string()} returned a {type(obj).__name__}: the lake "
-                "IO manager stores polars DataFrames (set another io_manager_key for other values)."
+                "IO manager stores polars DataFrames (other values: leave io_manager_key unset)."
             )
         keys = context.asset_partition_keys if context.has_asset_partitions else []
         if len(keys) != 1:

@@ -9,9 +9,10 @@ lake-writer run tag the sensor's attempt counting and tag concurrency limits fil
 The default prefix gives the names cg_assets always had (`customergauge/...` assets,
 `customergauge_sync_job`, ...), so existing instances and run history keep their meaning.
 The project's own code location (`DEFAULT_TENANT`, configured from CG_* variables) also
-keeps its resource keys `customergauge`, `lake` and `io_manager`; a component tenant's
-resource keys are always prefixed, even with the default prefix, so it never takes the
-code location's default `io_manager`.
+keeps its resource keys `customergauge` and `lake`; a component tenant's are always
+prefixed, even with the default prefix. Every tenant's lake IO manager has a key of its own
+(`customergauge_io_manager`, ...): none takes the code location's default `io_manager`, which
+stays Dagster's for the user's own assets.
 """
 
 from __future__ import annotations
@@ -89,11 +90,9 @@ class Tenant:
 
     @property
     def io_manager_key(self) -> str:
-        # A tenant's own key, so it leaves the code location's default `io_manager` to the
-        # user's assets. The project's own tenant keeps `io_manager` for now: every
-        # materialize() of the sync assets in this project (and its tests) binds only
-        # `customergauge` and `lake`, and would then need the key too.
-        return "io_manager" if self.legacy_resource_keys else self.name("io_manager")
+        # Never `io_manager`: taking the code location's default would make every asset of the
+        # user's that returns something other than a polars DataFrame fail in our handle_output.
+        return self.name("io_manager")
 
 
 DEFAULT_TENANT = Tenant(legacy_resource_keys=True)

@@ -13,9 +13,9 @@ from dagster import AssetRecordsFilter, DagsterInstance
 
 from cg_assets.customergauge.endpoints import NON_RESPONSES
 from cg_assets.defs.assets import asset_key_for
-from cg_assets.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from cg_assets_tests.conftest import SIM_START
 from cg_assets_tests.truth import assert_day_equals_truth, metadata_values
+from cg_simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 pytestmark = pytest.mark.stack
 

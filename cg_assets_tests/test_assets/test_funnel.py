@@ -4,6 +4,7 @@ instance, the day files read back."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -15,19 +16,22 @@ from dagster import (
     Definitions,
     MaterializeResult,
     asset,
+    define_asset_job,
     evaluate_automation_conditions,
     materialize,
 )
 
 from cg_assets.customergauge.endpoints import NON_RESPONSES, RESPONSES
+from cg_assets.definitions import defs
 from cg_assets.defs.assets import build_sync_asset
 from cg_assets.defs.funnel import FUNNEL_KEY, FUNNEL_SCHEMA, build_funnel_asset, nps_category
 from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY, LakeFrameIOManager, scan_days
 from cg_assets.defs.partitions import daily_partitions
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.settings import LoadSettings
-from cg_assets_tests.conftest import SIM_START
+from cg_assets_tests.conftest import SIM_START, TEST_PER_PAGE
 from cg_assets_tests.truth import day_file, response_truth_rows, truth_rows
+from cg_simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 DAY = dt.date(2026, 10, 2)
 SETTINGS = LoadSettings(start_date=SIM_START, settle_after_hours=8784)
@@ -257,6 +261,7 @@ def test_a_users_asset_gets_a_partition_or_a_range_as_lazy_frames(
         "non_responses": AssetIn(key=["customergauge", "non_responses"]),
         "responses": AssetIn(key=["customergauge", "responses"]),
     },
+    io_manager_key="customergauge_io_manager",  # the DataFrame goes into the lake
 )
 def response_rate_by_language(non_responses: pl.LazyFrame, responses: pl.LazyFrame) -> pl.DataFrame:
     surveys = pl.concat(
@@ -282,3 +287,93 @@ def test_the_readme_example_writes_its_day_into_the_lake(instance, resources, co
     # read back as a later asset would get it (a table cg_assets does not declare)
     frame = scan_days(ParquetLake(str(lake_root)), "response_rate_by_language", [DAY]).collect()
     assert frame.height == written.num_rows and frame["date"].unique().to_list() == [DAY]
+
+
+# A user's own assets beside the project's tenant, in the same code location: values that are
+# not frames, which only Dagster's default IO manager can store.
+@asset
+def survey_owners() -> dict:
+    return {"team": "cx", "tables": ["non_responses", "responses"]}
+
+
+@asset
+def survey_owner_count(survey_owners: dict) -> int:
+    return len(survey_owners["tables"])
+
+
+def io_managers_used(result) -> dict[tuple[str, str], str]:
+    """(step, input or output name) -> the key of the IO manager that loaded or stored it."""
+    used = {}
+    for event in result.all_events:
+        if event.event_type_value in ("HANDLED_OUTPUT", "LOADED_INPUT"):
+            data = event.event_specific_data
+            name = getattr(data, "input_name", None) or data.output_name
+            used[(event.step_key, name)] = data.manager_key
+    return used
+
+
+def test_a_users_asset_keeps_the_default_io_manager_beside_the_lake_one(
+    simulator, control, instance, lake_root, monkeypatch
+):
+    """The project's code location (cg_assets.definitions, from CG_* variables) merged with a
+    user's assets, run on a real instance: the user's dict goes through Dagster's default
+    io_manager, the funnel still reads both tables and writes its day through the lake's."""
+    for name in [n for n in os.environ if n.startswith("CG_")]:
+        monkeypatch.delenv(name)
+    settings = {  # the project's code location as make_resource configures the client
+        "CG_API_URL": simulator.url,
+        "CG_AUTH_URL": simulator.token_url,
+        "CG_CLIENT_ID": DEMO_CLIENT_ID,
+        "CG_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+        "CG_PER_PAGE": str(TEST_PER_PAGE),
+        "CG_HTTP_TIMEOUT": "2,2",
+        "CG_MAX_RETRIES": "4",
+        "CG_BACKOFF_SECONDS": "0.001",
+        "CG_START_DATE": SIM_START.isoformat(),
+        "CG_SETTLE_AFTER_HOURS": "8784",
+        "CG_LAKE_ROOT": str(lake_root),
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    mine = Definitions(
+        assets=[survey_owners, survey_owner_count],
+        jobs=[
+            define_asset_job("owners", selection=[survey_owners, survey_owner_count]),
+            define_asset_job("funnel", selection=[FUNNEL_KEY]),
+        ],
+    )
+    merged = Definitions.merge(defs(), mine)
+    resources = merged.resolve_job_def("owners").resource_defs
+    assert LAKE_IO_MANAGER_KEY == "customergauge_io_manager" != "io_manager"
+    assert type(merged.resources[LAKE_IO_MANAGER_KEY]).__name__ == "LakeFrameIOManager"
+    assert "io_manager" not in merged.resources and "io_manager" in resources  # Dagster's
+
+    owners = merged.resolve_job_def("owners").execute_in_process(instance=instance)
+    assert owners.success
+    assert owners.output_for_node("survey_owner_count") == 2
+    assert io_managers_used(owners) == {
+        ("survey_owners", "result"): "io_manager",
+        ("survey_owner_count", "survey_owners"): "io_manager",
+        ("survey_owner_count", "result"): "io_manager",
+    }
+    # pickled where Dagster's filesystem IO manager keeps outputs, nothing in the lake
+    assert os.path.isfile(os.path.join(instance.storage_directory(), "survey_owners"))
+    assert not lake_root.exists()
+
+    control.respond_records(day=DAY, count=5)
+    synced = merged.resolve_job_def("customergauge_sync_job").execute_in_process(
+        instance=instance, partition_key=DAY.isoformat()
+    )
+    assert synced.success
+    funnel = merged.resolve_job_def("funnel").execute_in_process(
+        instance=instance, partition_key=DAY.isoformat()
+    )
+    assert funnel.success
+    step = "customergauge__survey_funnel"
+    assert io_managers_used(funnel) == {
+        (step, "non_responses"): LAKE_IO_MANAGER_KEY,
+        (step, "responses"): LAKE_IO_MANAGER_KEY,
+        (step, "result"): LAKE_IO_MANAGER_KEY,
+    }
+    row = pq.read_table(day_file(lake_root, DAY, "survey_funnel")).to_pylist()[0]
+    assert row["responded"] == 5 and row["non_responses"] == len(truth_rows(control, DAY)) > 0

@@ -19,10 +19,10 @@ from cg_assets.defs.assets import asset_key_for, build_sync_asset
 from cg_assets.defs.checks import RECORDS_IN_DAY
 from cg_assets.lake.parquet_lake import KV_CURSOR, ParquetLake
 from cg_assets.settings import LoadSettings
-from cg_assets.simulator import SimulatorControl
 from cg_assets.sync import SyncOptions, plan_day, sync_day
-from cg_assets_tests.conftest import SIM_END, SIM_START, TEST_PER_PAGE
+from cg_assets_tests.conftest import SIM_END, SIM_START, TEST_PER_PAGE, with_lake_io_manager
 from cg_assets_tests.truth import assert_day_equals_truth, day_file, metadata_values, truth_rows
+from cg_simulator import SimulatorControl
 
 KEY = asset_key_for(NON_RESPONSES)
 DAY = dt.date(2026, 10, 2)
@@ -63,7 +63,7 @@ def run(
         partition_key=partition_key,
         tags=tags,
         instance=instance,
-        resources=resources,
+        resources=with_lake_io_manager(resources),
         run_config=run_config,
         raise_on_error=raise_on_error,
     )

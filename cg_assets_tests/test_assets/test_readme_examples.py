@@ -22,9 +22,9 @@ from cg_assets.defs.funnel import FUNNEL_KEY, build_funnel_asset
 from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY, LakeFrameIOManager
 from cg_assets.defs.resources import LakeResource
 from cg_assets.settings import LoadSettings
-from cg_assets.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from cg_assets_tests.conftest import SIM_START, make_resource
 from cg_assets_tests.truth import assert_day_equals_truth, assert_responses_day_equals_truth
+from cg_simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 LAKE_DOC = (ROOT / "docs" / "lake.md").read_text()  # where the README sends a reader

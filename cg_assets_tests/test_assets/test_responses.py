@@ -14,8 +14,7 @@ from dagster import AssetRecordsFilter, DagsterInstance, materialize
 from cg_assets.customergauge.endpoints import NON_RESPONSES, RESPONSES
 from cg_assets.defs.assets import asset_key_for, build_sync_asset
 from cg_assets.settings import LoadSettings
-from cg_assets.simulator import SimulatorControl
-from cg_assets_tests.conftest import SIM_START
+from cg_assets_tests.conftest import SIM_START, with_lake_io_manager
 from cg_assets_tests.truth import (
     assert_day_equals_truth,
     assert_responses_day_equals_truth,
@@ -23,6 +22,7 @@ from cg_assets_tests.truth import (
     response_truth_rows,
     truth_rows,
 )
+from cg_simulator import SimulatorControl
 
 DAY = dt.date(2026, 10, 2)
 YOUNG = LoadSettings(start_date=SIM_START, settle_after_hours=8784)
@@ -49,7 +49,7 @@ def run(
         assets,
         partition_key=day.isoformat(),
         instance=instance,
-        resources=resources,
+        resources=with_lake_io_manager(resources),
         run_config={
             "ops": {"customergauge__non_responses": config, "customergauge__responses": config}
         },

@@ -25,8 +25,14 @@ from cg_assets.defs.run_guards import ADOPT_VARIABLE, api_fingerprint, instance_
 from cg_assets.lake.origin import FINGERPRINT_KEY, ORIGIN_FILE, read_origin
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.settings import LoadSettings
-from cg_assets.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, running_simulator
-from cg_assets_tests.conftest import SIM_END, SIM_RECORDS, SIM_START, make_resource
+from cg_assets_tests.conftest import (
+    SIM_END,
+    SIM_RECORDS,
+    SIM_START,
+    make_resource,
+    with_lake_io_manager,
+)
+from cg_simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, running_simulator
 
 KEY = asset_key_for(NON_RESPONSES)
 DAY = dt.date(2026, 10, 2)
@@ -40,10 +46,12 @@ def sync(instance: DagsterInstance, simulator, lake_root: Path, day: dt.date = D
         [build_sync_asset(NON_RESPONSES, SETTINGS)],
         partition_key=day.isoformat(),
         instance=instance,
-        resources={
-            "customergauge": make_resource(simulator, **credentials),
-            "lake": LakeResource(root=str(lake_root)),
-        },
+        resources=with_lake_io_manager(
+            {
+                "customergauge": make_resource(simulator, **credentials),
+                "lake": LakeResource(root=str(lake_root)),
+            }
+        ),
         raise_on_error=False,
     )
 
@@ -54,7 +62,7 @@ def failure_text(result) -> str:
 
 
 def requests_to(simulator) -> int:
-    from cg_assets.simulator import SimulatorControl
+    from cg_simulator import SimulatorControl
 
     with SimulatorControl(simulator.url) as control:
         stats = control.stats()

@@ -18,8 +18,8 @@ from cg_assets.customergauge.errors import (
     AuthenticationError,
     RetriesExhaustedError,
 )
-from cg_assets.simulator import DEMO_CLIENT_SECRET, SimulatorControl, SimulatorServer
 from cg_assets_tests.conftest import SIM_START, TEST_PER_PAGE, make_resource
+from cg_simulator import DEMO_CLIENT_SECRET, SimulatorControl, SimulatorServer
 
 DAY = SIM_START + dt.timedelta(days=1)
 PERIOD = Period("date_sent", DAY, DAY)

@@ -27,9 +27,9 @@ import cg_assets
 from cg_assets import CustomerGaugeComponent
 from cg_assets.components.reference import attribute_table
 from cg_assets.settings import SettingsError
-from cg_assets.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SimulatorServer
 from cg_assets_tests.conftest import ROOT, SIM_START, TEST_PER_PAGE
 from cg_assets_tests.truth import assert_rows_equal_truth
+from cg_simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SimulatorServer
 
 TYPE = "cg_assets.CustomerGaugeComponent"
 TENANTS = ("cg_eu", "cg_us")

@@ -17,10 +17,10 @@ from cg_assets.customergauge.endpoints import NON_RESPONSES
 from cg_assets.customergauge.gate import CAUTIOUS_SECONDS
 from cg_assets.day_runner import run_days
 from cg_assets.lake.parquet_lake import ParquetLake
-from cg_assets.simulator import SimulatorControl, SimulatorServer
 from cg_assets.sync import DayResult, SyncOptions, plan_day, sync_day
 from cg_assets_tests.conftest import SIM_END, SIM_START, make_resource
 from cg_assets_tests.truth import assert_day_equals_truth
+from cg_simulator import SimulatorControl, SimulatorServer
 
 DAYS = [SIM_START + dt.timedelta(days=i) for i in range((SIM_END - SIM_START).days + 1)]
 CONCURRENCY = 4

@@ -64,7 +64,7 @@ EXPECTED: dict[str, Any] = {
     "resources": {
         "customergauge": "CustomerGaugeResource",
         "lake": "LakeResource",
-        "io_manager": "LakeFrameIOManager",
+        "customergauge_io_manager": "LakeFrameIOManager",
     },
 }
 # The assets that sync the API carry the freshness policy; the funnel follows them.

@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from cg_assets.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from cg_simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the venv's bin dir (not resolved: that leaves the venv)
@@ -183,7 +183,7 @@ def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
 def start_simulator(log_dir: Path, *args: str, timeout: float = 60.0) -> tuple[Group, str]:
     group = start_group(
         "simulator",
-        [sys.executable, "-m", "cg_assets.simulator", "--host", "127.0.0.1", "--port", "0", *args],
+        [sys.executable, "-m", "cg_simulator", "--host", "127.0.0.1", "--port", "0", *args],
         cwd=ROOT,
         env=clean_env({}),
         log_dir=log_dir,

@@ -24,9 +24,9 @@ from dagster._core.instance.ref import InstanceRef
 from dagster_graphql import DagsterGraphQLClient
 
 from cg_assets.lake.parquet_lake import KV_CURSOR
-from cg_assets.simulator import SimulatorControl
 from cg_assets_tests.test_e2e.stack import Stack, graphql, running_stack
 from cg_assets_tests.truth import assert_day_equals_truth, day_file, metadata_values
+from cg_simulator import SimulatorControl
 
 pytestmark = [pytest.mark.e2e, pytest.mark.stack]
 

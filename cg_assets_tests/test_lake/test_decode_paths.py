@@ -25,10 +25,10 @@ from cg_assets.customergauge.client import CustomerGaugeClient, Period
 from cg_assets.customergauge.endpoints import NON_RESPONSES, RESPONSES, Endpoint
 from cg_assets.lake.decode import RecordDecoder
 from cg_assets.lake.envelope import ArrowPage
-from cg_assets.simulator import SimulatorControl
-from cg_assets.simulator.dataset import Dataset
 from cg_assets_tests.conftest import SIM_START
 from cg_assets_tests.truth import DATE_FIELDS
+from cg_simulator import SimulatorControl
+from cg_simulator.dataset import Dataset
 
 SYNCED = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.timezone.utc)
 ENDPOINTS = (NON_RESPONSES, RESPONSES)

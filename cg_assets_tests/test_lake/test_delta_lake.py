@@ -26,7 +26,13 @@ from cg_assets.lake.parquet_lake import KV_CURSOR, KV_SETTLED, ParquetLake
 from cg_assets.privacy.rewrite import waiting_day_lock
 from cg_assets.settings import LoadSettings, SettingsError
 from cg_assets.sync import SyncOptions, plan_day, sync_day
-from cg_assets_tests.conftest import SIM_END, SIM_START, TEST_PER_PAGE, make_resource
+from cg_assets_tests.conftest import (
+    SIM_END,
+    SIM_START,
+    TEST_PER_PAGE,
+    make_resource,
+    with_lake_io_manager,
+)
 from cg_assets_tests.truth import assert_rows_equal_truth, metadata_values
 
 KEY = asset_key_for(NON_RESPONSES)
@@ -76,7 +82,7 @@ def run(
         [build_sync_asset(NON_RESPONSES, settings)],
         tags=tags,
         instance=instance,
-        resources=resources,
+        resources=with_lake_io_manager(resources),
         run_config={
             "ops": {"customergauge__non_responses": {"config": {"full_refresh": full_refresh}}}
         },

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
-from cg_assets.simulator import SimulatorControl, running_simulator
 from cg_assets_tests.test_assets.test_cli import materialize_cli, materialize_command, start_cli
 from cg_assets_tests.truth import assert_day_equals_truth, metadata_values
+from cg_simulator import SimulatorControl, running_simulator
 
 pytestmark = pytest.mark.stack
 

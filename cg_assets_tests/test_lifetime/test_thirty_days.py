@@ -64,8 +64,7 @@ from cg_assets.defs.resources import LakeResource
 from cg_assets.defs.schedules import SCHEDULE_NAME
 from cg_assets.defs.sensors import SENSOR_NAME
 from cg_assets.settings import LoadSettings
-from cg_assets.simulator import SimulatorControl, running_simulator
-from cg_assets_tests.conftest import make_resource
+from cg_assets_tests.conftest import make_resource, with_lake_io_manager
 from cg_assets_tests.instances import open_instance, write_dagster_yaml
 from cg_assets_tests.test_assets.test_cli import materialize_command, start_cli
 from cg_assets_tests.truth import (
@@ -73,6 +72,7 @@ from cg_assets_tests.truth import (
     assert_responses_day_equals_truth,
     day_file,
 )
+from cg_simulator import SimulatorControl, running_simulator
 
 TZ = "Europe/Amsterdam"
 ZONE = zoneinfo.ZoneInfo(TZ)
@@ -117,12 +117,14 @@ class Month:
         self.defs = build_definitions(SETTINGS)
         # both tables, as the sync job the schedule and the sensor launch
         self.assets = [build_sync_asset(endpoint, SETTINGS) for endpoint in ENDPOINTS]
-        self.resources = {
-            "customergauge": make_resource(
-                simulator, per_page=25, max_retries=1, backoff_seconds=0.001
-            ),
-            "lake": LakeResource(root=str(self.lake)),
-        }
+        self.resources = with_lake_io_manager(
+            {
+                "customergauge": make_resource(
+                    simulator, per_page=25, max_retries=1, backoff_seconds=0.001
+                ),
+                "lake": LakeResource(root=str(self.lake)),
+            }
+        )
         self.sensor_cursor: str | None = None
         self.run_keys: set[str] = set()
         self.runs = 0

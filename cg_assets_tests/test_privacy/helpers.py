@@ -20,8 +20,8 @@ from cg_assets.defs.assets import asset_key_for, build_sync_asset
 from cg_assets.defs.privacy_erasure import build_erasure_job
 from cg_assets.defs.privacy_retention import build_retention_job
 from cg_assets.settings import LoadSettings
-from cg_assets.simulator import SimulatorControl
-from cg_assets_tests.conftest import SIM_START
+from cg_assets_tests.conftest import SIM_START, with_lake_io_manager
+from cg_simulator import SimulatorControl
 
 # Test keys (never real ones): 64 characters each.
 KEY_A = "test-key-A-5f0c2e9b7d4a1c3e8b6f0a2d4c6e8a0b2d4f6a8c0e2b4d6f"
@@ -60,7 +60,7 @@ def sync(
         partition_key=partition_key,
         tags=tags,
         instance=instance,
-        resources=resources,
+        resources=with_lake_io_manager(resources),
         run_config={"ops": {op_name(endpoint): {"config": {"full_refresh": full_refresh}}}},
         raise_on_error=raise_on_error,
     )

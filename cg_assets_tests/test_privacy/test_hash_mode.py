@@ -201,9 +201,9 @@ def test_the_key_never_leaves_the_environment(
     retention pass and an erasure, the key is nowhere under DAGSTER_HOME, in the lake, in
     run configs, the event log or the process output."""
     from cg_assets.defs.resources import default_resources
-    from cg_assets.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
     from cg_assets_tests.test_privacy.helpers import erase_job_result, retention_job_result
     from cg_assets_tests.test_privacy.test_erasure import everything_under
+    from cg_simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
     lake_root = tmp_path / "lake"
     for name, value in {

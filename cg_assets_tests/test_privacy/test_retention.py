@@ -16,7 +16,7 @@ from cg_assets.defs.privacy_retention import RETENTION_CHECK, build_retention_ch
 from cg_assets.defs.resources import LakeResource
 from cg_assets.lake.parquet_lake import KV_CURSOR, ParquetLake
 from cg_assets.privacy.resource import PrivacyResource
-from cg_assets_tests.conftest import SIM_END, SIM_START
+from cg_assets_tests.conftest import SIM_END, SIM_START, with_lake_io_manager
 from cg_assets_tests.test_privacy.helpers import (
     KEY_A,
     YOUNG,
@@ -54,7 +54,7 @@ def run_check(instance, res: dict) -> tuple[bool, dict]:
         assets=[build_sync_asset(NON_RESPONSES, YOUNG)],
         asset_checks=[check],
         jobs=[define_asset_job("check_only", selection=AssetSelection.checks(check))],
-        resources=res,
+        resources=with_lake_io_manager(res),
     )
     result = defs.resolve_job_def("check_only").execute_in_process(instance=instance)
     (evaluation,) = result.get_asset_check_evaluations()

@@ -22,7 +22,6 @@ from cg_assets.privacy.hashing import PiiKey, is_hashed
 from cg_assets.privacy.resource import PrivacyResource
 from cg_assets.privacy.segments import treat_segments
 from cg_assets.settings import PrivacySettings, SettingsError
-from cg_assets.simulator.dataset import _FIRST_NAMES, _LAST_NAMES
 from cg_assets_tests.conftest import SIM_END, SIM_START
 from cg_assets_tests.test_privacy.helpers import (
     KEY_A,
@@ -36,6 +35,7 @@ from cg_assets_tests.test_privacy.helpers import (
 )
 from cg_assets_tests.test_privacy.test_erasure import _op_metadata
 from cg_assets_tests.truth import day_file
+from cg_simulator.dataset import _FIRST_NAMES, _LAST_NAMES
 
 DAY = dt.date(2026, 10, 2)
 PERSON_NAMES = {n for pair in (*_FIRST_NAMES, *_LAST_NAMES) for n in pair} | {

@@ -97,6 +97,7 @@ def main() -> int:
     from cg_assets.customergauge.endpoints import NON_RESPONSES
     from cg_assets.customergauge.resource import CustomerGaugeResource
     from cg_assets.defs.assets import build_sync_asset
+    from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY, LakeFrameIOManager
     from cg_assets.defs.resources import LakeResource
     from cg_assets.settings import LoadSettings
 
@@ -131,6 +132,8 @@ def main() -> int:
     resources = {
         "customergauge": CustomerGaugeResource(**spec["client"]),
         "lake": LakeResource(root=spec["lake_root"]),
+        # the sync assets name its key, though they write no output through it
+        LAKE_IO_MANAGER_KEY: LakeFrameIOManager(root=spec["lake_root"]),
     }
     first, last = spec["first"], spec["last"]
     with instance:

@@ -19,8 +19,8 @@ from cg_assets.defs.assets import asset_key_for
 from cg_assets.lake.parquet_lake import KV_CURSOR, KV_DAY
 from cg_assets.lake.schema import RecordDecoder
 from cg_assets.settings import LoadSettings
-from cg_assets.simulator import SimulatorControl
 from cg_assets_tests.truth import day_file, expected_row, metadata_values
+from cg_simulator import SimulatorControl
 
 KEY = asset_key_for(NON_RESPONSES)
 OP = "customergauge__non_responses"

@@ -20,7 +20,6 @@ import pytest
 
 from cg_assets.defs.resources import LakeResource
 from cg_assets.settings import LoadSettings, SettingsError
-from cg_assets.simulator import SimulatorControl, SimulatorServer
 from cg_assets_tests.conftest import SIM_START, TEST_PER_PAGE, in_memory_instance, make_resource
 from cg_assets_tests.test_reliability.helpers import (
     assert_file_equals,
@@ -32,6 +31,7 @@ from cg_assets_tests.test_reliability.helpers import (
     table_files,
     truth,
 )
+from cg_simulator import SimulatorControl, SimulatorServer
 
 DAY = SIM_START + dt.timedelta(days=1)
 YOUNG = LoadSettings(start_date=SIM_START, settle_after_hours=8784)

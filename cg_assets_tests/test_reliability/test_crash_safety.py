@@ -33,13 +33,6 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
-from cg_assets.simulator import (
-    DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET,
-    SimulatorControl,
-    SimulatorServer,
-    running_simulator,
-)
 from cg_assets_tests.test_reliability.helpers import (
     LakeReader,
     assert_file_equals,
@@ -49,6 +42,13 @@ from cg_assets_tests.test_reliability.helpers import (
     file_cursor,
     latest_metadata,
     truth,
+)
+from cg_simulator import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    SimulatorControl,
+    SimulatorServer,
+    running_simulator,
 )
 
 pytestmark = pytest.mark.stack

@@ -10,7 +10,6 @@ import pytest
 
 from cg_assets.defs.resources import LakeResource
 from cg_assets.settings import LoadSettings
-from cg_assets.simulator import SimulatorControl, SimulatorServer
 from cg_assets_tests.conftest import SIM_START, in_memory_instance, make_resource
 from cg_assets_tests.test_reliability.helpers import (
     assert_file_equals,
@@ -22,6 +21,7 @@ from cg_assets_tests.test_reliability.helpers import (
     truth,
 )
 from cg_assets_tests.truth import day_file
+from cg_simulator import SimulatorControl, SimulatorServer
 
 DAYS = days_between(SIM_START, SIM_START + dt.timedelta(days=2))
 DAMAGED = DAYS[1]

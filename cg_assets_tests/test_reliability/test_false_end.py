@@ -14,7 +14,6 @@ from cg_assets.customergauge.endpoints import RESPONSES
 from cg_assets.defs.assets import asset_key_for
 from cg_assets.defs.resources import LakeResource
 from cg_assets.settings import LoadSettings
-from cg_assets.simulator import SimulatorControl, SimulatorServer
 from cg_assets_tests.conftest import SIM_START, TEST_PER_PAGE, in_memory_instance, make_resource
 from cg_assets_tests.test_privacy.helpers import sync
 from cg_assets_tests.test_reliability.helpers import (
@@ -30,6 +29,7 @@ from cg_assets_tests.truth import (
     metadata_values,
     response_truth_rows,
 )
+from cg_simulator import SimulatorControl, SimulatorServer
 
 DAY = SIM_START + dt.timedelta(days=2)
 YOUNG = LoadSettings(start_date=SIM_START, settle_after_hours=8784)  # a catch-up

@@ -34,7 +34,6 @@ from hypothesis import strategies as st
 
 from cg_assets.defs.resources import LakeResource
 from cg_assets.settings import LoadSettings
-from cg_assets.simulator import DEMO_CLIENT_SECRET, SimulatorControl, SimulatorServer
 from cg_assets_tests.conftest import in_memory_instance, make_resource
 from cg_assets_tests.test_reliability.helpers import (
     assert_file_equals,
@@ -48,6 +47,7 @@ from cg_assets_tests.test_reliability.helpers import (
     storage_id,
     truth,
 )
+from cg_simulator import DEMO_CLIENT_SECRET, SimulatorControl, SimulatorServer
 
 FIRST = dt.date(2026, 10, 1)
 DAYS = days_between(FIRST, FIRST + dt.timedelta(days=2))

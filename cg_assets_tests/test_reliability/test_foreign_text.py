@@ -20,8 +20,6 @@ from cg_assets.customergauge.foreign_text import (
 )
 from cg_assets.defs.resources import LakeResource
 from cg_assets.settings import LoadSettings
-from cg_assets.simulator import DEMO_CLIENT_ID, SimulatorControl
-from cg_assets.simulator.control import running_simulator
 from cg_assets_tests.conftest import SIM_END, SIM_RECORDS, SIM_START, in_memory_instance
 from cg_assets_tests.conftest import make_resource as make_demo_resource
 from cg_assets_tests.test_reliability.helpers import (
@@ -30,6 +28,8 @@ from cg_assets_tests.test_reliability.helpers import (
     personal_values,
     run_asset,
 )
+from cg_simulator import DEMO_CLIENT_ID, SimulatorControl
+from cg_simulator.control import running_simulator
 
 SECRET = "s3cr+t/with=padding&more+chars=="  # changes under URL-, JSON- and form-encoding
 DAY = SIM_START + dt.timedelta(days=1)

@@ -12,7 +12,6 @@ import pytest
 
 from cg_assets.defs.resources import LakeResource
 from cg_assets.settings import LoadSettings
-from cg_assets.simulator import DEMO_CLIENT_SECRET, SimulatorControl, SimulatorServer
 from cg_assets_tests.conftest import SIM_START, TEST_PER_PAGE, in_memory_instance, make_resource
 from cg_assets_tests.test_reliability.helpers import (
     assert_file_equals,
@@ -25,6 +24,7 @@ from cg_assets_tests.test_reliability.helpers import (
     storage_id,
     truth,
 )
+from cg_simulator import DEMO_CLIENT_SECRET, SimulatorControl, SimulatorServer
 
 DAY = SIM_START + dt.timedelta(days=1)
 YOUNG = LoadSettings(start_date=SIM_START, settle_after_hours=8784)

@@ -27,9 +27,9 @@ from dagster import instance_for_test, serialize_value
 
 from cg_assets.defs.resources import default_resources
 from cg_assets.settings import LoadSettings
-from cg_assets.simulator import DEMO_CLIENT_ID, SimulatorControl, running_simulator
-from cg_assets.simulator import server as simulator_server
 from cg_assets_tests.test_reliability.helpers import run_asset
+from cg_simulator import DEMO_CLIENT_ID, SimulatorControl, running_simulator
+from cg_simulator import server as simulator_server
 
 SECRET = "cgsecret-7f1c9e2a4b6d8f00-never-print-me"
 WRONG_SECRET = "cgsecret-not-the-right-one-5e5e5e5e"

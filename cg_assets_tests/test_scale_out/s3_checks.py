@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from cg_assets.lake.parquet_lake import ParquetLake
-from cg_assets.simulator import SimulatorControl
 from cg_assets_tests.truth import assert_rows_equal_truth, metadata_values
+from cg_simulator import SimulatorControl
 
 TABLE = "non_responses"
 DAY_KEY = re.compile(r"^lake/customergauge/non_responses/date=\d{4}-\d{2}-\d{2}/data\.parquet$")

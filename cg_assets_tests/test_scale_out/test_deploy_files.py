@@ -10,11 +10,13 @@ import subprocess
 import sys
 
 import pytest
+import setuptools
 import yaml
 from packaging.requirements import Requirement
 
 from cg_assets.defs.assets import LAKE_WRITER_TAG
 from cg_assets_tests.test_scale_out.conftest import DEPLOY_DAGSTER_YAML, ROOT
+from cg_simulator import DEMO_CLIENT_SECRET
 
 try:
     import tomllib
@@ -92,8 +94,30 @@ def test_the_image_is_pinned_small_and_non_root():
     assert "--no-deps" in text and "-r /tmp/requirements.txt" in text
     assert "PIP_NO_CACHE_DIR=1" in text
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
-    assert {"*", "!deploy/requirements.txt", "!cg_assets/", "!pyproject.toml"} <= set(ignored)
-    assert "cg_assets/simulator/" in ignored  # after !cg_assets/: the simulator stays out
+    assert "*" in ignored
+    # Nothing else comes back after `*`: cg_simulator/ (the demo secret's home) stays out.
+    assert {line for line in ignored if line.startswith("!")} == {
+        "!deploy/requirements.txt",
+        "!cg_assets/",
+        "!pyproject.toml",
+    }
+
+
+def test_the_wheel_holds_cg_assets_only():
+    # The packages setuptools puts in the wheel, from pyproject.toml's own find rule (a TOML
+    # table's find defaults to namespaces = true): building one would fetch setuptools.
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    find = find["packages"]["find"]
+    assert find.get("namespaces", True) and "where" not in find
+    packages = setuptools.find_namespace_packages(
+        str(ROOT), include=find["include"], exclude=find["exclude"]
+    )
+    assert "cg_assets" in packages
+    assert {name.split(".")[0] for name in packages} == {"cg_assets"}
+    secret = DEMO_CLIENT_SECRET.encode()
+    assert not [
+        p for p in (ROOT / "cg_assets").rglob("*") if p.is_file() and secret in p.read_bytes()
+    ]
 
 
 def image_app_dir(target) -> None:
@@ -123,12 +147,13 @@ def test_the_image_serves_the_code_location_without_the_simulator(tmp_path):
     app = tmp_path / "app"
     app.mkdir()
     image_app_dir(app)
-    assert not (app / "cg_assets" / "simulator").exists()
+    secret = DEMO_CLIENT_SECRET.encode()
+    assert not [p for p in app.rglob("*") if p.is_file() and secret in p.read_bytes()]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CG_", "PYTHONPATH"))}
     env["PYTHONPATH"] = str(app)  # as the image sets it
     probe = (
-        "import sys; from cg_assets.definitions import defs; d = defs(); "
-        "assert not [m for m in sys.modules if m.startswith('cg_assets.simulator')]; "
+        "import importlib.util; from cg_assets.definitions import defs; d = defs(); "
+        "assert importlib.util.find_spec('cg_simulator') is None; "
         "print(sorted(k.to_user_string() for k in d.resolve_asset_graph().get_all_asset_keys()))"
     )
     done = subprocess.run(

@@ -24,14 +24,14 @@ from cg_assets.defs.automation import AUTOMATION_TAG
 from cg_assets.defs.resources import LakeResource
 from cg_assets.defs.sensors import SENSOR_NAME, evaluate_settle_tick
 from cg_assets.settings import LoadSettings
-from cg_assets.simulator import SimulatorControl, running_simulator
-from cg_assets_tests.conftest import SIM_START, make_resource
+from cg_assets_tests.conftest import SIM_START, make_resource, with_lake_io_manager
 from cg_assets_tests.test_scale_out.s3_checks import (
     TABLE,
     assert_lake_day_equals_truth,
     latest_metadata,
     materialize_days,
 )
+from cg_simulator import SimulatorControl, running_simulator
 
 KEY = asset_key_for(NON_RESPONSES)
 UTC = dt.timezone.utc
@@ -79,7 +79,7 @@ def test_catch_up_after_catch_up_on_today_fetches_only_new_records(
     """The production shape: cursors in Postgres, the lake on S3, today's partition."""
     sim, today = today_simulator
     settings = LoadSettings(start_date=today - dt.timedelta(days=1), settle_after_hours=48)
-    resources = {"customergauge": make_resource(sim), "lake": LakeResource()}
+    resources = with_lake_io_manager({"customergauge": make_resource(sim), "lake": LakeResource()})
     lake = resources["lake"].get_lake()
     with SimulatorControl(sim.url) as control:
         materialize_days(pg_instance, resources, settings, day=today)
@@ -112,7 +112,9 @@ def test_catch_up_after_catch_up_on_today_fetches_only_new_records(
 def test_the_settle_sensor_reads_settled_from_postgres(
     pg_instance, simulator, cg_resource, lake_root, monkeypatch
 ):
-    resources = {"customergauge": cg_resource, "lake": LakeResource(root=str(lake_root))}
+    resources = with_lake_io_manager(
+        {"customergauge": cg_resource, "lake": LakeResource(root=str(lake_root))}
+    )
     young = LoadSettings(start_date=SIM_START, settle_after_hours=8784)
     settings = LoadSettings(start_date=SIM_START, settle_after_hours=48)
     # the sync job writes a day of every table in one run

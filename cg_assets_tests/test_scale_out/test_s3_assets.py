@@ -14,8 +14,7 @@ import pytest
 from cg_assets.defs.resources import LakeResource
 from cg_assets.lake.origin import ORIGIN_FILE
 from cg_assets.settings import LoadSettings
-from cg_assets.simulator import running_simulator
-from cg_assets_tests.conftest import SIM_END, SIM_START, make_resource
+from cg_assets_tests.conftest import SIM_END, SIM_START, make_resource, with_lake_io_manager
 from cg_assets_tests.test_scale_out.s3_checks import (
     TABLE,
     S3Calls,
@@ -25,6 +24,7 @@ from cg_assets_tests.test_scale_out.s3_checks import (
     materialize_days,
 )
 from cg_assets_tests.truth import truth_rows
+from cg_simulator import running_simulator
 
 DAY = dt.date(2026, 10, 2)
 DAYS = [SIM_START + dt.timedelta(days=i) for i in range((SIM_END - SIM_START).days + 1)]
@@ -42,7 +42,7 @@ def run(instance, resources, settings=YOUNG, **kwargs):
 @pytest.fixture
 def s3_resources(cg_resource, s3):
     # LakeResource() reads CG_LAKE_ROOT (s3://...) when the run starts, as in a deployment.
-    return {"customergauge": cg_resource, "lake": LakeResource()}
+    return with_lake_io_manager({"customergauge": cg_resource, "lake": LakeResource()})
 
 
 @pytest.fixture

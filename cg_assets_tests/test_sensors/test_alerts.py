@@ -22,9 +22,9 @@ from cg_assets.customergauge.endpoints import NON_RESPONSES
 from cg_assets.defs import alerts, checks, day_freshness, schema_drift
 from cg_assets.defs.assets import asset_key_for
 from cg_assets.settings import LoadSettings
-from cg_assets.simulator import DEMO_CLIENT_SECRET
 from cg_assets_tests.conftest import SIM_START
 from cg_assets_tests.test_privacy.helpers import sync
+from cg_simulator import DEMO_CLIENT_SECRET
 
 KEY = asset_key_for(NON_RESPONSES)
 TABLE = KEY.to_user_string()

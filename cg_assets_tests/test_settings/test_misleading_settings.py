@@ -13,7 +13,7 @@ from cg_assets.defs.assets import build_sync_asset
 from cg_assets.defs.resources import LakeResource
 from cg_assets.settings import ClientSettings, LoadSettings, SettingsError, lake_root_from_env
 from cg_assets.settings_check import EXIT_BAD_SETTING, check, main
-from cg_assets_tests.conftest import SIM_START, make_resource
+from cg_assets_tests.conftest import SIM_START, make_resource, with_lake_io_manager
 from cg_assets_tests.test_settings.test_settings import simulator_requests
 
 REGION = {"CG_REGION": "eu"}
@@ -142,7 +142,9 @@ def _sync(simulator, instance, resource, root):
         [build_sync_asset(NON_RESPONSES, LoadSettings(start_date=SIM_START))],
         partition_key=SIM_START.isoformat(),
         instance=instance,
-        resources={"customergauge": resource, "lake": LakeResource(root=root)},
+        resources=with_lake_io_manager(
+            {"customergauge": resource, "lake": LakeResource(root=root)}
+        ),
         raise_on_error=False,
     )
 

@@ -15,7 +15,7 @@ from cg_assets.customergauge.endpoints import NON_RESPONSES
 from cg_assets.defs.assets import build_sync_asset
 from cg_assets.defs.resources import LakeResource
 from cg_assets.settings import ClientSettings, LoadSettings, SettingsError
-from cg_assets_tests.conftest import SIM_START, make_resource
+from cg_assets_tests.conftest import SIM_START, make_resource, with_lake_io_manager
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -130,10 +130,12 @@ def test_a_bad_load_time_setting_fails_the_code_location_load():
 
 def test_a_bad_run_time_setting_fails_the_run_at_its_start(simulator, instance, tmp_path):
     asset = build_sync_asset(NON_RESPONSES, LoadSettings(start_date=SIM_START))
-    resources = {
-        "customergauge": make_resource(simulator, per_page=5000),
-        "lake": LakeResource(root=str(tmp_path)),
-    }
+    resources = with_lake_io_manager(
+        {
+            "customergauge": make_resource(simulator, per_page=5000),
+            "lake": LakeResource(root=str(tmp_path)),
+        }
+    )
     result = materialize(
         [asset],
         partition_key=SIM_START.isoformat(),
@@ -154,7 +156,7 @@ def test_a_bad_run_time_setting_fails_the_run_at_its_start(simulator, instance, 
 
 
 def simulator_requests(simulator) -> int:
-    from cg_assets.simulator import SimulatorControl
+    from cg_simulator import SimulatorControl
 
     with SimulatorControl(simulator.url) as control:
         return control.stats()["api_requests"] + control.stats()["token_requests"]

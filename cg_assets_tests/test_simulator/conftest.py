@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from cg_assets.customergauge import wire
-from cg_assets.simulator import (
+from cg_simulator import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     SimulatorControl,

@@ -6,7 +6,7 @@ import re
 import time
 
 from cg_assets.customergauge import wire
-from cg_assets.simulator import running_simulator
+from cg_simulator import running_simulator
 
 from .conftest import END, START, Api
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cg_assets.simulator import SimulatorControl
+from cg_simulator import SimulatorControl
 
 pytestmark = pytest.mark.stack
 
@@ -24,7 +24,7 @@ LINE = re.compile(r"CustomerGauge simulator listening on (http://127\.0\.0\.1:(\
 def _start(*args: str) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cg_assets.simulator", "--port", "0", *args],
+        [sys.executable, "-m", "cg_simulator", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

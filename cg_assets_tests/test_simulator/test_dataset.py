@@ -9,7 +9,7 @@ import time
 import pytest
 
 from cg_assets.customergauge import wire
-from cg_assets.simulator.dataset import Dataset, key_of, pk_of
+from cg_simulator.dataset import Dataset, key_of, pk_of
 
 START = dt.date(2026, 1, 1)
 END = dt.date(2026, 1, 20)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from cg_assets.simulator import SimulatorControl, running_simulator
+from cg_simulator import SimulatorControl, running_simulator
 
 
 def all_records(url: str) -> list[dict]:

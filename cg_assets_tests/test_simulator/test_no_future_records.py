@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from cg_assets.simulator import SimulatorControl, running_simulator
+from cg_simulator import SimulatorControl, running_simulator
 
 
 def sent_times(url: str) -> list[dt.datetime]:

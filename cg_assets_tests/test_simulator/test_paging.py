@@ -10,7 +10,7 @@ import time
 import pytest
 
 from cg_assets.customergauge import wire
-from cg_assets.simulator import SimulatorControl, running_simulator
+from cg_simulator import SimulatorControl, running_simulator
 
 from .conftest import END, RECORDS, SEED, START, Api, keys, period
 

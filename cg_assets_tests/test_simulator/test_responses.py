@@ -6,7 +6,7 @@ import datetime as dt
 import time
 
 from cg_assets.customergauge import wire
-from cg_assets.simulator import SimulatorControl, running_simulator
+from cg_simulator import SimulatorControl, running_simulator
 
 from .conftest import START, keys, period
 

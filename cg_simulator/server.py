@@ -28,8 +28,8 @@ from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 from cg_assets.customergauge import wire
-from cg_assets.simulator import faults as flt
-from cg_assets.simulator.dataset import (
+from cg_simulator import faults as flt
+from cg_simulator.dataset import (
     DATE_SENT,
     ENDPOINT_FIELDS,
     NON_RESPONSES,
@@ -40,7 +40,7 @@ from cg_assets.simulator.dataset import (
     loads,
     parse_day,
 )
-from cg_assets.simulator.journal import Journal
+from cg_simulator.journal import Journal
 
 DEMO_CLIENT_ID = "cg-demo-client"
 DEMO_CLIENT_SECRET = "cg-demo-secret-do-not-use"

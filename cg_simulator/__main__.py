@@ -1,4 +1,4 @@
-"""Run the simulator: ``python -m cg_assets.simulator --port 8765 --records 5000``.
+"""Run the simulator: ``python -m cg_simulator --port 8765 --records 5000``.
 
 Prints exactly one line, ``CustomerGauge simulator listening on http://HOST:PORT``, then
 serves until SIGINT or SIGTERM.
@@ -14,8 +14,8 @@ import threading
 from types import FrameType
 from zoneinfo import ZoneInfo
 
-from cg_assets.simulator.dataset import parse_day
-from cg_assets.simulator.server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SimulatorServer
+from cg_simulator.dataset import parse_day
+from cg_simulator.server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SimulatorServer
 
 
 def _day(text: str) -> dt.date:
@@ -35,7 +35,7 @@ def _timezone(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m cg_assets.simulator",
+        prog="python -m cg_simulator",
         description="A local CustomerGauge v7 sync API over seeded data.",
     )
     parser.add_argument("--host", default="127.0.0.1")

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from cg_assets.customergauge import wire
-from cg_assets.simulator.dataset import DATE_SENT, NON_RESPONSES
-from cg_assets.simulator.server import CONTROL_PREFIX, SimulatorServer
+from cg_simulator.dataset import DATE_SENT, NON_RESPONSES
+from cg_simulator.server import CONTROL_PREFIX, SimulatorServer
 
 if TYPE_CHECKING:
     import requests
