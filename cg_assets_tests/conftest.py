@@ -17,6 +17,7 @@ from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.defs.io_managers import LAKE_IO_MANAGER_KEY, LakeFrameIOManager
 from cg_assets.defs.resources import LakeResource
 from cg_assets.defs.run_guards import IN_MEMORY_OK, SETTINGS_KEY
+from cg_assets_tests.instances import pooled_overrides
 from cg_simulator import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -24,7 +25,6 @@ from cg_simulator import (
     SimulatorServer,
     running_simulator,
 )
-from cg_assets_tests.instances import pooled_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 # The longest tests start first, so that no worker is left with one of them at the end.
