@@ -18,6 +18,10 @@ SCAN_DAYS_PER_TICK days after the watermark, continuing where the last tick stop
 wrapping around, so a day that keeps failing neither holds the watermark's window still
 nor hides the days after it.
 
+A day with a run queued or in progress is not asked for again. Whether a run is in
+progress is Dagster's run status alone (automation.in_flight): a run whose worker died is
+marked failed by Dagster's run monitoring, and its days come back.
+
 A tick asks for at most CG_SETTLE_MAX_PER_TICK runs, oldest day first. A day whose last
 attempt failed waits before the next one (10 min, doubling, at most 6 h, counted from when
 the attempt was requested) and is retried forever: the run key carries the attempt number, counted without limit, because Dagster
@@ -44,14 +48,12 @@ from dagster import (
 )
 
 from cg_assets import clock
-from cg_assets.defs.assets import LAKE_WRITER_TAG
 from cg_assets.defs.automation import (
-    AUTOMATION_TAG,
-    RANGE_END_TAG,
-    RANGE_START_TAG,
     SETTLE_OF_TAG,
     SYNC_JOB_SUFFIX,
-    in_flight_days,
+    automation_tags,
+    in_flight,
+    range_request_tags,
     sensor_status,
 )
 from cg_assets.defs.day_status import (
@@ -209,14 +211,14 @@ def evaluate_settle_tick(
     # from ever wrapping back to the days after the watermark.
     tick.cursor = json.dumps(state)
 
-    busy = in_flight_days(instance, keys, tenant.name(SYNC_JOB_SUFFIX))
+    busy = in_flight(instance, keys, tenant.name(SYNC_JOB_SUFFIX))
     # Days never tried first, then retries, each oldest first: days that keep failing never
     # take every run of every tick from days that were not tried yet.
     retries: list[tuple[dt.date, RunRequest]] = []
     for day in sorted(wanted):
         kind, status = wanted[day]
-        if day in busy:
-            tick.notes.append(f"{day}: a run is already queued or in progress")
+        if busy.holds(day):
+            tick.notes.append(busy.why(day))
             continue
         if len(tick.run_requests) >= settings.settle_max_per_tick:
             tick.notes.append(f"{day}: {kind} waits for a later tick (CG_SETTLE_MAX_PER_TICK)")
@@ -232,13 +234,14 @@ def evaluate_settle_tick(
     tick.run_requests.extend(request for _, request in retries[:room])
     for day, _ in retries[room:]:
         tick.notes.append(f"{day}: its retry waits for a later tick (CG_SETTLE_MAX_PER_TICK)")
+    for day in sorted(d for d in revisits if busy.holds(d)):
+        tick.notes.append(busy.why(day))
     tick.run_requests.extend(
         _revisit_requests(
-            {d: k for d, k in revisits.items() if d not in busy},
+            {d: k for d, k in revisits.items() if not busy.holds(d)},
             now,
             settings.settle_max_per_tick,
             tick.notes,
-            tenant,
         )
     )
     return tick
@@ -249,7 +252,6 @@ def _revisit_requests(
     now: dt.datetime,
     most: int,
     notes: list[str],
-    tenant: Tenant = DEFAULT_TENANT,
 ) -> list[RunRequest]:
     """Open days due a whole fetch, as range runs of consecutive days (one run fetches many
     days, CG_CONCURRENCY at a time): at most `most` runs of REVISIT_RANGE_DAYS days a tick.
@@ -268,17 +270,15 @@ def _revisit_requests(
     hour = now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H")
     requests = []
     for run_days in ranges[:most]:
-        first, last = run_days[0].isoformat(), run_days[-1].isoformat()
+        first, last = run_days[0], run_days[-1]
         kinds = sorted({days[d] for d in run_days})
         notes.append(f"{first}..{last}: {' and '.join(kinds)} ({len(run_days)} day(s))")
         requests.append(
             RunRequest(
-                run_key=f"revisit:{first}:{last}:{hour}",
+                run_key=f"revisit:{first.isoformat()}:{last.isoformat()}:{hour}",
                 tags={
-                    AUTOMATION_TAG: "revisit",
-                    RANGE_START_TAG: first,
-                    RANGE_END_TAG: last,
-                    LAKE_WRITER_TAG: tenant.writer_tag_value,
+                    **automation_tags("revisit", first, last),
+                    **range_request_tags(first, last),
                     REQUESTED_AT_TAG: now.astimezone(dt.timezone.utc).isoformat(timespec="seconds"),
                 },
             )
@@ -325,9 +325,8 @@ def _request(
         run_key=f"{kind}:{settle_of}:attempt-{attempts.count + 1}",
         partition_key=day.isoformat(),
         tags={
-            AUTOMATION_TAG: kind,
+            **automation_tags(kind, day),
             SETTLE_OF_TAG: settle_of,
-            LAKE_WRITER_TAG: tenant.writer_tag_value,
             REQUESTED_AT_TAG: now.astimezone(dt.timezone.utc).isoformat(timespec="seconds"),
         },
     )
