@@ -376,7 +376,6 @@ def build_sync_asset(
         yield from checks.run_inline_checks(
             key, endpoint, parquet_lake, written, date_field, api_out_of_day
         )
-        yield from checks.day_check_results(context.instance, key, settings, clock.utc_now())
         unset = retention_status.nothing_to_judge(key, privacy.settings)
         if unset is not None:
             context.log_event(unset)  # else the nightly retention job judges the check

@@ -26,6 +26,7 @@ from dagster import (
     define_asset_job,
 )
 
+from cg_assets.defs.checks import LAKE_CHECK_NAMES
 from cg_assets.defs.retention_status import RETENTION_CHECK
 from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
 
@@ -69,10 +70,17 @@ def build_sync_job(
     # No tags: the assets' pool (tenant.pool) is what queues the runs that write the lake.
     return define_asset_job(
         tenant.name(SYNC_JOB_SUFFIX),
-        # The retention check is evaluated by the retention job: in a sync run it would only
-        # show as skipped (a sync records its days as events and yields no output).
+        # The retention check is evaluated by the retention job, the lake checks by the
+        # settle sensor: in a sync run they would only show as skipped (a sync records its
+        # days as events and yields no output).
         selection=AssetSelection.assets(*keys)
-        - AssetSelection.checks(*(AssetCheckKey(key, RETENTION_CHECK) for key in keys)),
+        - AssetSelection.checks(
+            *(
+                AssetCheckKey(key, name)
+                for key in keys
+                for name in (RETENTION_CHECK, *LAKE_CHECK_NAMES)
+            )
+        ),
         partitions_def=partitions_def,
         description="Sync CustomerGauge days into the lake (launched by the hourly schedule and the settle sensor).",
     )

@@ -150,10 +150,6 @@ class Month:
             for event in result.all_events:
                 if event.is_step_failure and event.step_failure_data.error is not None:
                     self.failures.append(event.step_failure_data.error.message)
-        for evaluation in result.get_asset_check_evaluations():
-            if evaluation.check_name == NO_HOLES:
-                self.last_hole_check = evaluation.passed
-                self.hole_reports.append(list(evaluation.metadata["unsettled_days"].value))
 
     def tick(self, instance: DagsterInstance, now: dt.datetime) -> None:
         """One schedule tick and one sensor tick at `now`, each requested run executed
@@ -173,6 +169,11 @@ class Month:
         if isinstance(result, SensorResult):
             requests += list(result.run_requests or [])
             self.sensor_cursor = result.cursor
+            # the hole check's results come from the sensor's scan, not from the runs
+            for evaluation in result.asset_events:
+                if getattr(evaluation, "check_name", None) == NO_HOLES:
+                    self.last_hole_check = evaluation.passed
+                    self.hole_reports.append(list(evaluation.metadata["unsettled_days"].value))
         else:
             self.sensor_cursor = context.cursor
         for request in requests:
