@@ -68,11 +68,11 @@ warnings.filterwarnings(
 
 ASSET_PREFIX = DEFAULT_TENANT.prefix
 GROUP = DEFAULT_TENANT.group
-# Runs that write a table must never overlap (two merges into one day lose rows). The
-# pool serializes them on any instance with a run queue; the run tag lets instances
-# that use tag concurrency limits do the same (see .dagster_home/dagster.yaml).
+# Runs that write a table should not overlap: the pool is the one thing that queues them
+# (with a pool limit in the instance, as .dagster_home/dagster.yaml sets), however they
+# were launched. The lake's day lock (lake/locks.py) is the guard where the data lives: it
+# keeps two writers out of one day even where no limit queues them.
 LAKE_POOL = DEFAULT_TENANT.pool
-LAKE_WRITER_TAG = "cg_assets/lake_writer"
 # When a day was recorded, by the sync's clock (cg_assets.clock): day_freshness.py reads it.
 SYNCED_AT_KEY = "synced_at"
 
@@ -231,7 +231,6 @@ def build_sync_asset(
         # Days are recorded one by one as AssetMaterialization events the moment they are
         # published (see module docstring), never as one output at the end of the run.
         output_required=False,
-        op_tags={LAKE_WRITER_TAG: endpoint.name},
         check_specs=[
             *checks.inline_check_specs(key, endpoint),
             schema_drift.drift_check_spec(key),
@@ -377,7 +376,6 @@ def build_sync_asset(
         yield from checks.run_inline_checks(
             key, endpoint, parquet_lake, written, date_field, api_out_of_day
         )
-        yield from checks.day_check_results(context.instance, key, settings, clock.utc_now())
         unset = retention_status.nothing_to_judge(key, privacy.settings)
         if unset is not None:
             context.log_event(unset)  # else the nightly retention job judges the check

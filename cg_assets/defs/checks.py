@@ -1,28 +1,44 @@
-"""Asset checks: unique keys, no record outside its day, the declared schema.
+"""Asset checks: unique keys, no record outside its day, the declared schema, and the
+lake checks.
 
-They run inside every materialization (over the days that run wrote), read the files back
-from the lake, and name the days and records that fail. The fourth, also run by every sync
-run (the schedule and the settle sensor start one often), lists the holes: days after the
-first synced day, past the settle lag, that are not settled. Freshness is not a check
-here: per day it is day_freshness.py's check, evaluated by its own sensor even when no run
-happens; for the asset as a whole, Dagster's freshness policy (freshness.py).
+The first three run inside every materialization (over the days that run wrote), read the
+files back from the lake, and name the days and records that fail. The lake checks judge
+every day of a table at once: the holes (`every_day_settled`: days after the first synced
+day, past the settle lag, that are not settled), days whose answers reached the lake late
+(`answer_window_kept`) and rows lost that never leave (`no_unexplained_shrink`). They are
+judged from the settle sensor's scan (day_status.py), which already reads the days to
+decide what to request: the sensor reports them (`lake_verdicts`) whenever a verdict
+changes, and at least hourly, so their cost does not grow with the history and no sync run
+reads the days a second time. Run by hand they make the same scan once, in full.
+Freshness is not a check here: per day it is day_freshness.py's check, evaluated by its own
+sensor even when no run happens; for the asset as a whole, Dagster's freshness policy
+(freshness.py).
 """
 
+# No `from __future__ import annotations`: Dagster reads the check function's annotations.
+
 import datetime as dt
-from collections.abc import Sequence, Sized
+from collections.abc import Iterator, Sequence, Sized
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow.compute as pc
 from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckExecutionContext,
+    AssetCheckKey,
     AssetCheckResult,
+    AssetChecksDefinition,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetKey,
-    DagsterInstance,
+    multi_asset_check,
 )
 
+from cg_assets import clock
 from cg_assets.customergauge.endpoints import Endpoint
-from cg_assets.defs.day_status import lake_days
+from cg_assets.defs.day_status import TableReport, full_scan, table_report
+from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.lake.schema import RecordDecoder, in_day_mask
 from cg_assets.settings import LoadSettings
@@ -33,6 +49,8 @@ SCHEMA_MATCHES = "schema_matches"
 NO_HOLES = "every_day_settled"
 WINDOW_KEPT = "answer_window_kept"
 NO_UNEXPLAINED_SHRINK = "no_unexplained_shrink"
+LAKE_CHECK_NAMES = (NO_HOLES, WINDOW_KEPT, NO_UNEXPLAINED_SHRINK)
+LAKE_CHECKS_SUFFIX = "lake_checks"
 SAMPLE = 10
 
 
@@ -50,44 +68,95 @@ def inline_check_specs(key: AssetKey, endpoint: Endpoint) -> list[AssetCheckSpec
         AssetCheckSpec(
             SCHEMA_MATCHES, asset=key, description="Each file has exactly the declared schema."
         ),
-        AssetCheckSpec(
-            NO_HOLES,
-            asset=key,
-            description="Every day after the first synced day and older than the settle lag is "
-            "settled, and every day past its answer window (CG_ANSWER_WINDOW_DAYS) is closed: "
-            "none missing, none failing. The settle sensor heals what this lists.",
-        ),
-        AssetCheckSpec(
-            WINDOW_KEPT,
-            asset=key,
-            description="While a day was open for answers, it was fetched whole at least every "
-            "24 hours, so every answer reached the lake within a day of its arrival. A day "
-            "listed here went longer (an outage, a stopped daemon); its later whole fetches, "
-            "the last at its close, still brought every answer in.",
-        ),
-        AssetCheckSpec(
-            NO_UNEXPLAINED_SHRINK,
-            asset=key,
-            description="No day's latest whole fetch dropped rows of a table whose rows never "
-            "leave the API (responses). Such a fetch is checked by a second one before it is "
-            "published; a day listed here is one where both agreed the rows are gone.",
-        ),
     ]
 
 
-def day_check_results(
-    instance: DagsterInstance, key: AssetKey, settings: LoadSettings, now: dt.datetime
-) -> list[AssetCheckResult]:
-    """The hole check and the window check, from one pass over the table's days."""
-    report = lake_days(instance, [key], settings, now)
+def lake_check_specs(keys: Sequence[AssetKey]) -> list[AssetCheckSpec]:
+    by = "Judged by the settle sensor from its scan of the days; run by hand, a full scan."
+    return [
+        spec
+        for key in keys
+        for spec in (
+            AssetCheckSpec(
+                NO_HOLES,
+                asset=key,
+                description="Every day after the first synced day and older than the settle "
+                "lag is settled, and every day past its answer window (CG_ANSWER_WINDOW_DAYS) "
+                "is closed: none missing, none failing. The settle sensor heals what this "
+                "lists. " + by,
+            ),
+            AssetCheckSpec(
+                WINDOW_KEPT,
+                asset=key,
+                description="While a day was open for answers, it was fetched whole at least "
+                "every 24 hours, so every answer reached the lake within a day of its "
+                "arrival. A day listed here went longer (an outage, a stopped daemon); its "
+                "later whole fetches, the last at its close, still brought every answer in. " + by,
+            ),
+            AssetCheckSpec(
+                NO_UNEXPLAINED_SHRINK,
+                asset=key,
+                description="No day's latest whole fetch dropped rows of a table whose rows "
+                "never leave the API (responses). Such a fetch is checked by a second one "
+                "before it is published; a day listed here is one where both agreed the rows "
+                "are gone. " + by,
+            ),
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class LakeVerdict:
+    """One lake check's verdict on one table, as the sensor reports it or a run yields it."""
+
+    key: AssetKey
+    check_name: str
+    passed: bool
+    severity: AssetCheckSeverity
+    description: str
+    metadata: dict[str, Any]
+    # What a change of verdict means: the days listed (not the wording).
+    signature: str
+
+    @property
+    def check_key(self) -> AssetCheckKey:
+        return AssetCheckKey(self.key, self.check_name)
+
+    def as_evaluation(self) -> AssetCheckEvaluation:
+        return AssetCheckEvaluation(
+            asset_key=self.key,
+            check_name=self.check_name,
+            passed=self.passed,
+            severity=self.severity,
+            description=self.description,
+            metadata=self.metadata,
+        )
+
+    def as_result(self) -> AssetCheckResult:
+        return AssetCheckResult(
+            asset_key=self.key,
+            check_name=self.check_name,
+            passed=self.passed,
+            severity=self.severity,
+            description=self.description,
+            metadata=self.metadata,
+        )
+
+
+def lake_verdicts(
+    key: AssetKey, report: TableReport, closed_through: dt.date | None
+) -> list[LakeVerdict]:
+    """The three lake checks of one table, from the scan's report."""
     holes = report.holes
     labels = [d.isoformat() for d in holes]
-    late = {d.isoformat(): hours for d, hours in sorted(report.late_revisits.items())}
+    late = {d.isoformat(): hours for d, hours in sorted(report.late.items())}
     shrunk = {d.isoformat(): rows for d, rows in sorted(report.shrunk.items())}
+    # Every day up to it is closed in every table: the scan never reads it again.
+    watermark = {"closed_through": closed_through.isoformat() if closed_through else ""}
     return [
-        AssetCheckResult(
-            asset_key=key,
-            check_name=NO_HOLES,
+        LakeVerdict(
+            key,
+            NO_HOLES,
             passed=not holes,
             severity=AssetCheckSeverity.ERROR,
             description=(
@@ -100,11 +169,16 @@ def day_check_results(
                 else "Every day after the first synced day is settled past the settle lag and "
                 "closed past its answer window."
             ),
-            metadata={"unsettled_days": labels[:100], "unsettled_count": len(holes)},
+            metadata={
+                "unsettled_days": labels[:100],
+                "unsettled_count": len(holes),
+                **watermark,
+            },
+            signature=",".join(labels),
         ),
-        AssetCheckResult(
-            asset_key=key,
-            check_name=WINDOW_KEPT,
+        LakeVerdict(
+            key,
+            WINDOW_KEPT,
             passed=not late,
             severity=AssetCheckSeverity.WARN,
             description=(
@@ -116,11 +190,13 @@ def day_check_results(
             metadata={
                 "late_days": dict(list(late.items())[:100]),
                 "late_count": len(late),
+                **watermark,
             },
+            signature=",".join(f"{d}={h}" for d, h in late.items()),
         ),
-        AssetCheckResult(
-            asset_key=key,
-            check_name=NO_UNEXPLAINED_SHRINK,
+        LakeVerdict(
+            key,
+            NO_UNEXPLAINED_SHRINK,
             passed=not shrunk,
             severity=AssetCheckSeverity.WARN,
             description=(
@@ -132,9 +208,37 @@ def day_check_results(
                 if shrunk
                 else "No day lost rows the API should never drop."
             ),
-            metadata={"shrunk_days": dict(list(shrunk.items())[:100]), "shrunk_count": len(shrunk)},
+            metadata={
+                "shrunk_days": dict(list(shrunk.items())[:100]),
+                "shrunk_count": len(shrunk),
+                **watermark,
+            },
+            signature=",".join(f"{d}={n}" for d, n in shrunk.items()),
         ),
     ]
+
+
+def build_lake_checks(
+    keys: Sequence[AssetKey], settings: LoadSettings, tenant: Tenant = DEFAULT_TENANT
+) -> AssetChecksDefinition:
+    """The lake checks as a definition: the settle sensor reports their results; run by hand
+    (from the UI, or with automation off, where no sensor ticks) they scan every day once."""
+
+    @multi_asset_check(
+        specs=lake_check_specs(keys),
+        name=tenant.name(LAKE_CHECKS_SUFFIX),
+        can_subset=True,
+    )
+    def _lake_checks(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
+        now = clock.utc_now()
+        scan = full_scan(context.instance, keys, settings, now)
+        for key in keys:
+            report = table_report(scan, key, settings, now)
+            for verdict in lake_verdicts(key, report, scan.state.closed_through):
+                if verdict.check_key in context.selected_asset_check_keys:
+                    yield verdict.as_result()
+
+    return _lake_checks
 
 
 def run_inline_checks(

@@ -20,7 +20,7 @@ from dagster import (
 from pydantic import Field
 
 from cg_assets.customergauge.endpoints import Endpoint
-from cg_assets.defs.assets import LAKE_WRITER_TAG, asset_key_for
+from cg_assets.defs.assets import asset_key_for
 from cg_assets.defs.resources import LakeResource
 from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
 from cg_assets.privacy.erasure import erase, read_identifiers
@@ -128,7 +128,6 @@ def build_erasure_job(
 
     @job(
         name=tenant.name(ERASURE_JOB_SUFFIX),
-        tags={LAKE_WRITER_TAG: tenant.writer_tag_value},
         description="Right to erasure: remove contacts listed in a file from the whole lake, "
         "and keep every later sync from writing them again.",
     )

@@ -3,9 +3,9 @@ days older than CG_PII_RETENTION_DAYS, and the check that fails while such a day
 holds clear values.
 
 The job is separate from the sync automation (its own schedule) and writes like a sync
-run: the lake pool, the lake-writer run tag, and each file rewritten under its table day's
-writer lock. After its pass it records the `pii_retention` check of every table, which can
-also be run on its own from the UI.
+run: in the lake's pool (queued with every run that writes the lake), and each file
+rewritten under its table day's writer lock. After its pass it records the
+`pii_retention` check of every table, which can also be run on its own from the UI.
 """
 
 import datetime as dt
@@ -29,7 +29,7 @@ from dagster import (
 
 from cg_assets import clock
 from cg_assets.customergauge.endpoints import Endpoint
-from cg_assets.defs.assets import LAKE_WRITER_TAG, asset_key_for
+from cg_assets.defs.assets import asset_key_for
 from cg_assets.defs.automation import schedule_status
 from cg_assets.defs.resources import LakeResource
 from cg_assets.defs.retention_status import NOT_SET, RETENTION_CHECK
@@ -154,7 +154,6 @@ def build_retention_job(
 
     @job(
         name=tenant.name(RETENTION_JOB_SUFFIX),
-        tags={LAKE_WRITER_TAG: tenant.writer_tag_value},
         description="Personal data retention over every table of the lake (CG_PII_RETENTION_DAYS).",
     )
     def _retention_job() -> None:

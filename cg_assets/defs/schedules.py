@@ -6,6 +6,7 @@ Yesterday too, because a record sent at 23:59 can reach the API after midnight.
 import datetime as dt
 
 from dagster import (
+    AssetKey,
     RunRequest,
     ScheduleDefinition,
     ScheduleEvaluationContext,
@@ -13,8 +14,7 @@ from dagster import (
     schedule,
 )
 
-from cg_assets.defs.assets import LAKE_WRITER_TAG
-from cg_assets.defs.automation import AUTOMATION_TAG, SyncJob, in_flight_days, schedule_status
+from cg_assets.defs.automation import SyncJob, automation_tags, in_flight, schedule_status
 from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
 from cg_assets.settings import LoadSettings
 
@@ -28,7 +28,7 @@ def catch_up_days(now: dt.datetime, settings: LoadSettings) -> list[dt.date]:
 
 
 def build_catch_up_schedule(
-    job: SyncJob, keys: list, settings: LoadSettings, tenant: Tenant = DEFAULT_TENANT
+    job: SyncJob, keys: list[AssetKey], settings: LoadSettings, tenant: Tenant = DEFAULT_TENANT
 ) -> ScheduleDefinition:
     @schedule(
         name=tenant.name(SCHEDULE_SUFFIX),
@@ -40,18 +40,17 @@ def build_catch_up_schedule(
     )
     def _hourly(context: ScheduleEvaluationContext) -> list[RunRequest] | SkipReason:
         tick = context.scheduled_execution_time or dt.datetime.now(settings.tz)
-        busy = in_flight_days(context.instance, keys, job.name)
+        busy = in_flight(context.instance, keys, job.name)
+        days = catch_up_days(tick, settings)
         requests = [
             RunRequest(
                 run_key=f"catch-up:{day.isoformat()}:{tick.isoformat()}",
                 partition_key=day.isoformat(),
-                tags={AUTOMATION_TAG: "hourly-catch-up", LAKE_WRITER_TAG: tenant.writer_tag_value},
+                tags=automation_tags("hourly-catch-up", day),
             )
-            for day in catch_up_days(tick, settings)
-            if day not in busy
+            for day in days
+            if not busy.holds(day)
         ]
-        return requests or SkipReason(
-            "today and yesterday already have a run queued or in progress"
-        )
+        return requests or SkipReason("; ".join(busy.why(day) for day in days) or "no day to sync")
 
     return _hourly

@@ -13,10 +13,19 @@ answers again. Days before the first synced day are the user's initial load.
 
 Cost per tick: holes come from one query per table (the materialized partitions); the
 settled flag needs one query per day, so the cursor keeps a watermark (every day up to it
-is settled, so never looked at again) and a scan position. Each tick looks at most
+is closed, so never looked at again) and a scan position. Each tick looks at most
 SCAN_DAYS_PER_TICK days after the watermark, continuing where the last tick stopped and
 wrapping around, so a day that keeps failing neither holds the watermark's window still
-nor hides the days after it.
+nor hides the days after it (day_status.scan_days).
+
+The same scan judges the lake checks (every_day_settled, answer_window_kept,
+no_unexplained_shrink: checks.py): the sensor reports their results from what its cursor
+knows, when a verdict changes and at least every REPORT_EVERY, so no sync run reads the
+days a second time and the checks cost nothing more as the history grows.
+
+A day with a run queued or in progress is not asked for again. Whether a run is in
+progress is Dagster's run status alone (automation.in_flight): a run whose worker died is
+marked failed by Dagster's run monitoring, and its days come back.
 
 A tick asks for at most CG_SETTLE_MAX_PER_TICK runs, oldest day first. A day whose last
 attempt failed waits before the next one (10 min, doubling, at most 6 h, counted from when
@@ -25,11 +34,11 @@ never runs a run key twice. The tick log names each failing day and its last err
 """
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetKey,
     DagsterEventType,
     DagsterInstance,
@@ -44,21 +53,21 @@ from dagster import (
 )
 
 from cg_assets import clock
-from cg_assets.defs.assets import LAKE_WRITER_TAG
 from cg_assets.defs.automation import (
-    AUTOMATION_TAG,
-    RANGE_END_TAG,
-    RANGE_START_TAG,
     SETTLE_OF_TAG,
     SYNC_JOB_SUFFIX,
-    in_flight_days,
+    automation_tags,
+    in_flight,
+    range_request_tags,
     sensor_status,
 )
+from cg_assets.defs.checks import lake_verdicts
 from cg_assets.defs.day_status import (
     DayStatus,
-    day_status,
-    first_synced_day,
-    materialized_days,
+    Scan,
+    ScanState,
+    scan_days,
+    table_report,
     window_options,
 )
 from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
@@ -77,6 +86,10 @@ ERROR_EXCERPT = 300
 # end time is wall-clock, which simulated-time tests cannot move).
 REQUESTED_AT_TAG = "cg_assets/requested_at"
 ENDED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+# The lake checks are reported again at least this often, unchanged or not: their latest
+# result then always says the sensor is judging them (a stopped sensor shows as an old
+# result), and a check shown as skipped by a run that selected it is soon replaced.
+REPORT_EVERY = dt.timedelta(hours=1)
 
 
 @dataclass
@@ -84,6 +97,8 @@ class SettleTick:
     run_requests: list[RunRequest] = field(default_factory=list)
     cursor: str | None = None
     notes: list[str] = field(default_factory=list)
+    # The lake checks' results to record (the daemon records a sensor's asset events).
+    evaluations: list[AssetCheckEvaluation] = field(default_factory=list)
 
 
 def now_in(settings: LoadSettings) -> dt.datetime:
@@ -129,20 +144,6 @@ def _last_error(instance: DagsterInstance, run_id: str) -> str:
     return "the run failed (see its logs)"
 
 
-def _parse_cursor(cursor: str | None) -> tuple[dt.date | None, dt.date | None]:
-    if not cursor:
-        return None, None
-    state = json.loads(cursor)
-    # Cursors of earlier versions kept "settled_through": settled was final then, but now
-    # a settled day stays open for answers, so those days are scanned again from the start.
-    watermark = state.get("closed_through")
-    scan_from = state.get("scan_from")
-    return (
-        dt.date.fromisoformat(watermark) if watermark else None,
-        dt.date.fromisoformat(scan_from) if scan_from else None,
-    )
-
-
 def evaluate_settle_tick(
     instance: DagsterInstance,
     keys: Sequence[AssetKey],
@@ -152,71 +153,48 @@ def evaluate_settle_tick(
     tenant: Tenant = DEFAULT_TENANT,
 ) -> SettleTick:
     tick = SettleTick(cursor=cursor)
-    first = first_synced_day(instance, keys)
-    if first is None:
+    state = ScanState.parse(cursor)
+    scan = scan_days(instance, keys, settings, now, state, SCAN_DAYS_PER_TICK)
+    if scan.first is None:
         tick.notes.append(
             "no day has been synced yet: the initial load is yours (docs/getting-started.md)"
         )
         return tick
-    first = max(first, settings.start_date)
-    watermark, scan_from = _parse_cursor(cursor)
     today = now.astimezone(settings.tz).date()
     options = window_options(settings)
-    synced = materialized_days(instance, keys)
+    synced = scan.synced
     one_day = dt.timedelta(days=1)
-    # Today and yesterday are the hourly schedule's; every older day is this sensor's.
-    scan_until = today - 2 * one_day
 
     wanted: dict[dt.date, tuple[str, DayStatus | None]] = {}
     # Holes, at any age: a set difference, no per-day query.
-    day = first
+    day = scan.first
     while day < today:
         if day not in synced:
             wanted[day] = ("heal", None)
         day += one_day
 
-    # Days not yet closed: one query per day, at most SCAN_DAYS_PER_TICK a tick.
+    # The days the scan read: settle, close or revisit those that are due.
     revisits: dict[dt.date, str] = {}
-    start = max(first, watermark + one_day) if watermark else first
-    position = scan_from if scan_from is not None and start <= scan_from <= scan_until else start
-    new_watermark = watermark
-    contiguous = position == start
-    scanned = 0
-    day = position
-    while day <= scan_until and scanned < SCAN_DAYS_PER_TICK:
-        status = None
-        if day in synced:
-            status = day_status(instance, keys, day)
-            scanned += 1
-            if not status.settled and is_settle_due(day, now, options):
-                wanted[day] = ("settle", status)
-            elif not status.closed and is_close_due(day, now, options):
-                revisits[day] = "close"
-            elif not status.closed and revisit_due(status.whole_fetch_at, now):
-                revisits[day] = "revisit"
-        if contiguous and status is not None and status.closed:
-            new_watermark = day
-        else:
-            contiguous = False
-        day += one_day
-    next_scan = day if day <= scan_until else None  # None: start over after the watermark
-    state: dict[str, str] = {}
-    if new_watermark is not None:
-        state["closed_through"] = new_watermark.isoformat()
-    if next_scan is not None:
-        state["scan_from"] = next_scan.isoformat()
-    # Always the new state, even empty: keeping an old scan position would stop the scan
-    # from ever wrapping back to the days after the watermark.
-    tick.cursor = json.dumps(state)
+    for day, status in scan.read.items():
+        if day not in synced:
+            continue  # healed above, whole
+        if not status.settled and is_settle_due(day, now, options):
+            wanted[day] = ("settle", status)
+        elif not status.closed and is_close_due(day, now, options):
+            revisits[day] = "close"
+        elif not status.closed and revisit_due(status.whole_fetch_at, now):
+            revisits[day] = "revisit"
+    tick.evaluations = _due_evaluations(scan, keys, settings, now)
+    tick.cursor = scan.state.dump()
 
-    busy = in_flight_days(instance, keys, tenant.name(SYNC_JOB_SUFFIX))
+    busy = in_flight(instance, keys, tenant.name(SYNC_JOB_SUFFIX))
     # Days never tried first, then retries, each oldest first: days that keep failing never
     # take every run of every tick from days that were not tried yet.
     retries: list[tuple[dt.date, RunRequest]] = []
     for day in sorted(wanted):
         kind, status = wanted[day]
-        if day in busy:
-            tick.notes.append(f"{day}: a run is already queued or in progress")
+        if busy.holds(day):
+            tick.notes.append(busy.why(day))
             continue
         if len(tick.run_requests) >= settings.settle_max_per_tick:
             tick.notes.append(f"{day}: {kind} waits for a later tick (CG_SETTLE_MAX_PER_TICK)")
@@ -232,16 +210,42 @@ def evaluate_settle_tick(
     tick.run_requests.extend(request for _, request in retries[:room])
     for day, _ in retries[room:]:
         tick.notes.append(f"{day}: its retry waits for a later tick (CG_SETTLE_MAX_PER_TICK)")
+    for day in sorted(d for d in revisits if busy.holds(d)):
+        tick.notes.append(busy.why(day))
     tick.run_requests.extend(
         _revisit_requests(
-            {d: k for d, k in revisits.items() if d not in busy},
+            {d: k for d, k in revisits.items() if not busy.holds(d)},
             now,
             settings.settle_max_per_tick,
             tick.notes,
-            tenant,
         )
     )
     return tick
+
+
+def _due_evaluations(
+    scan: Scan, keys: Sequence[AssetKey], settings: LoadSettings, now: dt.datetime
+) -> list[AssetCheckEvaluation]:
+    """The lake checks' results whose verdict changed since the last report, or all of them
+    once REPORT_EVERY has passed. A table whose days the scan has not all read yet (a
+    cursor just begun, a long history) is not judged until it has: a verdict from part of
+    the days would pass days not looked at yet."""
+    state = scan.state
+    last = dt.datetime.fromisoformat(state.reported_at) if state.reported_at else None
+    stale = last is None or now - last >= REPORT_EVERY
+    out: list[AssetCheckEvaluation] = []
+    for key in keys:
+        report = table_report(scan, key, settings, now)
+        if report.unread:
+            continue
+        for verdict in lake_verdicts(key, report, state.closed_through):
+            name = verdict.check_key.to_user_string()
+            if stale or state.reported.get(name) != verdict.signature:
+                out.append(verdict.as_evaluation())
+                state.reported[name] = verdict.signature
+    if stale and out:
+        state.reported_at = now.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+    return out
 
 
 def _revisit_requests(
@@ -249,7 +253,6 @@ def _revisit_requests(
     now: dt.datetime,
     most: int,
     notes: list[str],
-    tenant: Tenant = DEFAULT_TENANT,
 ) -> list[RunRequest]:
     """Open days due a whole fetch, as range runs of consecutive days (one run fetches many
     days, CG_CONCURRENCY at a time): at most `most` runs of REVISIT_RANGE_DAYS days a tick.
@@ -268,17 +271,15 @@ def _revisit_requests(
     hour = now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H")
     requests = []
     for run_days in ranges[:most]:
-        first, last = run_days[0].isoformat(), run_days[-1].isoformat()
+        first, last = run_days[0], run_days[-1]
         kinds = sorted({days[d] for d in run_days})
         notes.append(f"{first}..{last}: {' and '.join(kinds)} ({len(run_days)} day(s))")
         requests.append(
             RunRequest(
-                run_key=f"revisit:{first}:{last}:{hour}",
+                run_key=f"revisit:{first.isoformat()}:{last.isoformat()}:{hour}",
                 tags={
-                    AUTOMATION_TAG: "revisit",
-                    RANGE_START_TAG: first,
-                    RANGE_END_TAG: last,
-                    LAKE_WRITER_TAG: tenant.writer_tag_value,
+                    **automation_tags("revisit", first, last),
+                    **range_request_tags(first, last),
                     REQUESTED_AT_TAG: now.astimezone(dt.timezone.utc).isoformat(timespec="seconds"),
                 },
             )
@@ -325,9 +326,8 @@ def _request(
         run_key=f"{kind}:{settle_of}:attempt-{attempts.count + 1}",
         partition_key=day.isoformat(),
         tags={
-            AUTOMATION_TAG: kind,
+            **automation_tags(kind, day),
             SETTLE_OF_TAG: settle_of,
-            LAKE_WRITER_TAG: tenant.writer_tag_value,
             REQUESTED_AT_TAG: now.astimezone(dt.timezone.utc).isoformat(timespec="seconds"),
         },
     )
@@ -344,7 +344,9 @@ def build_settle_sensor(
         description=(
             f"Re-syncs each day in full once it is {settings.settle_after_hours} h old "
             "(CG_SETTLE_AFTER_HOURS), and syncs every day after the first synced one that was "
-            "never synced, at any age; at most CG_SETTLE_MAX_PER_TICK runs a tick, oldest first."
+            "never synced, at any age; at most CG_SETTLE_MAX_PER_TICK runs a tick, oldest first. "
+            "Reports the lake checks (every_day_settled, answer_window_kept, "
+            "no_unexplained_shrink) from the same scan."
         ),
     )
     def _settle(context: SensorEvaluationContext) -> SensorResult | SkipReason:
@@ -353,9 +355,16 @@ def build_settle_sensor(
         )
         for note in tick.notes:
             context.log.info(note)
-        if not tick.run_requests:
+        skip = None if tick.run_requests else "; ".join(tick.notes) or "every day is settled"
+        if not tick.run_requests and not tick.evaluations:
             context.update_cursor(tick.cursor)
-            return SkipReason("; ".join(tick.notes) or "every day old enough is settled")
-        return SensorResult(run_requests=tick.run_requests, cursor=tick.cursor)
+            return SkipReason(skip)
+        return SensorResult(
+            run_requests=tick.run_requests,
+            skip_reason=skip,
+            cursor=tick.cursor,
+            # The lake checks' results, from this tick's scan (checks.py).
+            asset_events=tick.evaluations,
+        )
 
     return _settle

@@ -3,8 +3,8 @@
 Several systems (two regions, two business units) can share one code location: each is a
 `Tenant` with its own prefix, and every name a Dagster instance keys state by derives from
 it, so no two collide: asset keys and group, job, schedule and sensor names (and with them
-sensor cursors and run keys), resource keys, the IO manager key, the pool, and the
-lake-writer run tag the sensor's attempt counting and tag concurrency limits filter on.
+sensor cursors and run keys), resource keys, the IO manager key, the pool, and the run
+tag the sensor counts a day's attempts by.
 
 The default prefix gives the names cg_assets always had (`customergauge/...` assets,
 `customergauge_sync_job`, ...), so existing instances and run history keep their meaning.
@@ -70,10 +70,6 @@ class Tenant:
         """Runs that write this tenant's lake never overlap; another tenant's lake is not
         this pool's business, so its runs go on in parallel."""
         return self.name("lake")
-
-    @property
-    def writer_tag_value(self) -> str:
-        return self.prefix
 
     @property
     def client_resource_key(self) -> str:

@@ -15,6 +15,7 @@ from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.defs.alerts import build_alert_sensor
 from cg_assets.defs.assets import asset_key_for, build_sync_asset
 from cg_assets.defs.automation import build_sync_job
+from cg_assets.defs.checks import build_lake_checks
 from cg_assets.defs.day_freshness import build_day_freshness_checks, build_day_freshness_sensor
 from cg_assets.defs.funnel import build_funnel_asset, build_funnel_sensor
 from cg_assets.defs.io_managers import LakeFrameIOManager
@@ -62,6 +63,8 @@ def build_tenant_definitions(
         assets=assets,
         asset_checks=[
             *(build_retention_check(e, settings, tenant) for e in endpoints),
+            # Judged by the settle sensor from its scan; these are the definitions it reports.
+            build_lake_checks(keys, settings, tenant),
             build_day_freshness_checks(keys, settings, tenant),
         ],
         jobs=[job, retention_job, build_erasure_job(endpoints, tenant)],

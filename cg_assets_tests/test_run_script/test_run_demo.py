@@ -25,7 +25,7 @@ from dagster import AssetRecordsFilter, DagsterInstance, RunsFilter
 
 from cg_assets.customergauge.endpoints import NON_RESPONSES
 from cg_assets.defs.assets import asset_key_for
-from cg_assets.defs.automation import AUTOMATION_TAG, PARTITION_TAG
+from cg_assets.defs.automation import AUTOMATION_TAG, DAYS_TAG
 from cg_assets_tests.test_e2e.stack import (
     clean_env,
     free_port,
@@ -231,7 +231,7 @@ def test_the_demo_syncs_today_first_and_sigterm_stops_everything(tmp_path):
                 assert time.monotonic() < deadline, f"not synced: {wanted}\n{tail(log)}"
                 time.sleep(2.0)
             first = instance.get_runs(filters=RunsFilter(tags={AUTOMATION_TAG: "demo-first-sync"}))
-            assert {run.tags[PARTITION_TAG] for run in first} == wanted
+            assert {run.tags[DAYS_TAG] for run in first} == wanted
         assert (Path(settings["CG_LAKE_ROOT"]) / "customergauge" / "non_responses").is_dir()
         # Dagster's freshness daemon evaluates the asset's policy by itself, no run needed
         while freshness(url) != "HEALTHY":

@@ -14,7 +14,8 @@ import setuptools
 import yaml
 from packaging.requirements import Requirement
 
-from cg_assets.defs.assets import LAKE_WRITER_TAG
+from cg_assets.defs.assets import LAKE_POOL
+from cg_assets.defs.automation import AUTOMATION_MAX_RUNTIME
 from cg_assets_tests.test_scale_out.conftest import DEPLOY_DAGSTER_YAML, ROOT
 from cg_simulator import DEMO_CLIENT_SECRET
 
@@ -47,12 +48,31 @@ def test_the_production_instance_serializes_lake_runs_like_the_demo_instance():
     prod = load(DEPLOY_DAGSTER_YAML)
     demo = load(ROOT / ".dagster_home" / "dagster.yaml")
     assert prod["concurrency"]["pools"] == demo["concurrency"]["pools"]
-    assert (
-        prod["concurrency"]["runs"]["tag_concurrency_limits"]
-        == demo["concurrency"]["runs"]["tag_concurrency_limits"]
-    )
-    assert prod["concurrency"]["runs"]["tag_concurrency_limits"][0]["key"] == LAKE_WRITER_TAG
+    assert prod["concurrency"]["pools"] == {"default_limit": 1, "granularity": "run"}
     assert prod["storage"]["postgres"]["postgres_db"]["password"] == {"env": "DAGSTER_PG_PASSWORD"}
+
+
+def test_the_pool_is_the_one_thing_that_queues_lake_runs():
+    """No run-tag limits beside the pool: two mechanisms would each have to be kept right."""
+    for path in (DEPLOY_DAGSTER_YAML, ROOT / ".dagster_home" / "dagster.yaml", HELM_VALUES):
+        config = load(path)
+        runs = config["concurrency"]["runs"]
+        assert not {"tag_concurrency_limits", "tagConcurrencyLimits"} & set(runs), path
+        assert "lake_writer" not in path.read_text(), path
+    assert LAKE_POOL == "customergauge_lake"
+
+
+def test_every_instance_config_runs_run_monitoring():
+    """What marks a run whose worker died as failed, so its days and pool slot come back."""
+    prod = load(DEPLOY_DAGSTER_YAML)["run_monitoring"]
+    demo = load(ROOT / ".dagster_home" / "dagster.yaml")["run_monitoring"]
+    assert prod == demo
+    assert prod["enabled"] is True
+    # the runs the schedule and the sensor ask for carry a shorter limit of their own
+    assert prod["max_runtime_seconds"] > AUTOMATION_MAX_RUNTIME.total_seconds()
+    helm = load(HELM_VALUES)["dagsterDaemon"]["runMonitoring"]
+    assert helm["enabled"] is True
+    assert helm["startTimeoutSeconds"] == prod["start_timeout_seconds"]
 
 
 def test_the_helm_values_match_the_instance_config_and_the_code_location():
@@ -61,8 +81,8 @@ def test_the_helm_values_match_the_instance_config_and_the_code_location():
     concurrency = values["concurrency"]
     assert concurrency["enabled"] is True
     assert (
-        concurrency["runs"]["tagConcurrencyLimits"]
-        == prod["concurrency"]["runs"]["tag_concurrency_limits"]
+        concurrency["runs"]["maxConcurrentRuns"]
+        == prod["concurrency"]["runs"]["max_concurrent_runs"]
     )
     assert concurrency["pools"] == {
         "defaultLimit": prod["concurrency"]["pools"]["default_limit"],

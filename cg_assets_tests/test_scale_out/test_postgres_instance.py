@@ -15,12 +15,11 @@ from cg_assets.definitions import build_definitions
 from cg_assets.defs import sensors
 from cg_assets.defs.assets import (
     LAKE_POOL,
-    LAKE_WRITER_TAG,
     asset_key_for,
     build_sync_asset,
     stored_state,
 )
-from cg_assets.defs.automation import AUTOMATION_TAG
+from cg_assets.defs.automation import AUTOMATION_MAX_RUNTIME, AUTOMATION_TAG, DAYS_TAG
 from cg_assets.defs.resources import LakeResource
 from cg_assets.defs.sensors import SENSOR_NAME, evaluate_settle_tick
 from cg_assets.settings import LoadSettings
@@ -53,16 +52,14 @@ def test_the_production_instance_config_uses_postgres_a_run_queue_and_the_lake_l
     assert isinstance(pg_instance.run_coordinator, QueuedRunCoordinator)
 
     config = pg_instance.get_concurrency_config()
-    limits = config.run_queue_config.tag_concurrency_limits
-    assert {
-        "key": LAKE_WRITER_TAG,
-        "value": {"applyLimitPerUniqueValue": True},
-        "limit": 1,
-    } in limits
+    # the pool is the one thing that queues lake runs: no run-tag limits beside it
+    assert not config.run_queue_config.tag_concurrency_limits
     assert config.pool_config.default_pool_limit == 1
     assert config.pool_config.pool_granularity.value == "run"
     assert LAKE_POOL == "customergauge_lake"  # the pool the default limit applies to
+    # a run whose worker died is failed by Dagster, at the latest at its maximum runtime
     assert pg_instance.run_monitoring_enabled
+    assert pg_instance.run_monitoring_max_runtime_seconds > AUTOMATION_MAX_RUNTIME.total_seconds()
 
 
 @pytest.fixture
@@ -134,7 +131,7 @@ def test_the_settle_sensor_reads_settled_from_postgres(
     assert isinstance(result, SensorResult)
     settle = [r for r in result.run_requests if r.tags[AUTOMATION_TAG] == "settle"]
     assert [r.partition_key for r in settle] == [SIM_START.isoformat()]
-    assert settle[0].tags[LAKE_WRITER_TAG] == "customergauge"
+    assert settle[0].tags[DAYS_TAG] == SIM_START.isoformat()
 
     materialize(  # the settle run
         [build_sync_asset(e, settings) for e in ENDPOINTS],

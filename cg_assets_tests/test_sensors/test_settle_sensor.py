@@ -22,7 +22,13 @@ from cg_assets.customergauge.endpoints import ENDPOINTS, NON_RESPONSES
 from cg_assets.definitions import build_definitions
 from cg_assets.defs import sensors
 from cg_assets.defs.assets import asset_key_for, build_sync_asset
-from cg_assets.defs.automation import SETTLE_OF_TAG, SYNC_JOB_NAME
+from cg_assets.defs.automation import (
+    DAYS_TAG,
+    SETTLE_OF_TAG,
+    SYNC_JOB_NAME,
+    days_of,
+    range_request_tags,
+)
 from cg_assets.defs.day_status import unsettled_days
 from cg_assets.defs.schedules import SCHEDULE_NAME
 from cg_assets.defs.sensors import SENSOR_NAME, evaluate_settle_tick
@@ -218,7 +224,7 @@ def test_days_with_a_run_in_flight_are_skipped(instance):
         instance,
         job_name=SYNC_JOB_NAME,
         status=DagsterRunStatus.STARTED,
-        tags={"dagster/partition": day.isoformat()},
+        tags={DAYS_TAG: day.isoformat()},
     )
     tick = evaluate_settle_tick(instance, KEYS, SETTINGS, end_of(day) + dt.timedelta(days=3), None)
     assert day.isoformat() not in requested(tick)
@@ -309,7 +315,7 @@ def test_the_schedule_skips_days_before_the_start_and_days_in_flight(instance):
         instance,
         job_name=SYNC_JOB_NAME,
         status=DagsterRunStatus.STARTED,
-        tags={"dagster/partition": "2026-10-21"},
+        tags=data.run_requests[0].tags,  # the run the schedule asked for, still going
     )
     data = schedule.evaluate_tick(
         build_schedule_context(
@@ -363,11 +369,15 @@ def test_days_that_keep_failing_never_crowd_out_days_not_tried_yet(instance):
 
 def revisited(tick) -> list[tuple[str, str]]:
     """The (first, last) day of each revisit range run the tick asked for."""
-    return [
-        (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
-        for r in tick.run_requests
-        if r.tags["cg_assets/automation"] == "revisit"
-    ]
+    out = []
+    for request in tick.run_requests:
+        if request.tags["cg_assets/automation"] != "revisit":
+            continue
+        days = sorted(days_of(request.tags[DAYS_TAG]))
+        # one run over the range: what Dagster reads to run the days in one run
+        assert range_request_tags(days[0], days[-1]).items() <= request.tags.items()
+        out.append((days[0].isoformat(), days[-1].isoformat()))
+    return out
 
 
 def test_open_days_are_revisited_in_one_range_run_once_their_whole_fetch_is_20_hours_old(
@@ -405,7 +415,7 @@ def test_a_range_run_leaves_out_days_in_flight_and_holds_at_most_31_days(instanc
         instance,
         job_name=SYNC_JOB_NAME,
         status=DagsterRunStatus.STARTED,
-        tags={"dagster/partition": days[3].isoformat()},
+        tags={DAYS_TAG: days[3].isoformat()},
     )
     tick = evaluate_settle_tick(instance, KEYS, settings, now, None)
     assert revisited(tick) == [
