@@ -20,6 +20,9 @@ run: $(STAMP)
 
 # Two workers even on one core: half the suite waits on subprocesses and servers, not CPU.
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -lt 2 ] && n=2; echo $$n)
+# The longest tests start first (cg_assets_tests/conftest.py) and an idle worker takes
+# tests from a busy one's queue: no worker is left with a tail of slow tests at the end.
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist worksteal
 
 ## Lint, validate the definitions (dg check defs), run the whole test suite in parallel.
 test: $(STAMP)
@@ -28,7 +31,7 @@ test: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg check defs
 	./scripts/ensure-postgres
-	$(BIN)/pytest -n $(TEST_WORKERS) --durations=20
+	$(BIN)/pytest $(PYTEST_PARALLEL) --durations=20
 
 ## The inner loop: client, lake, sync (one day of each mode), privacy, settings and definitions
 ## tests, without the ones that start Dagster, its CLI or the simulator as subprocesses
@@ -38,7 +41,7 @@ FAST_TESTS := cg_assets_tests/test_client cg_assets_tests/test_lake cg_assets_te
 	cg_assets_tests/test_assets/test_non_responses.py
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n $(TEST_WORKERS) -m "not stack and not lifetime and not e2e" $(FAST_TESTS)
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not stack and not lifetime and not e2e" $(FAST_TESTS)
 
 ## ruff, and the import layers (import-linter, contracts in setup.cfg).
 lint: $(STAMP)

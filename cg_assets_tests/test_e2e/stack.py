@@ -288,7 +288,7 @@ def wait_until_loaded(
                     raise RuntimeError(f"{location} failed to load: {loaded['message']}")
                 if loaded.get("__typename") == "RepositoryLocation":
                     return loaded["repositories"]
-        time.sleep(1.0)
+        time.sleep(0.25)
     raise TimeoutError(f"{location} was not loaded after {timeout:.0f} s; last answer: {last}")
 
 

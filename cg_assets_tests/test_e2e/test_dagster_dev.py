@@ -93,7 +93,7 @@ def wait_for_run(client: DagsterGraphQLClient, run_id: str) -> DagsterRunStatus:
     status = client.get_run_status(run_id)
     while status not in DONE:
         assert time.monotonic() < deadline, f"run {run_id} still {status} after {RUN_TIMEOUT} s"
-        time.sleep(1.0)
+        time.sleep(0.25)
         status = client.get_run_status(run_id)
     return status
 
@@ -221,7 +221,7 @@ def test_range_backfill_launched_like_the_ui_is_one_run_with_a_cursor_per_day(
             if backfill["status"] in BACKFILL_DONE:
                 break
             assert time.monotonic() < deadline, f"backfill still {backfill} after {RUN_TIMEOUT} s"
-            time.sleep(1.0)
+            time.sleep(0.25)
 
         runs = backfill["runs"]
         details = "\n".join(run_messages(stack, r["runId"]) for r in runs)

@@ -44,6 +44,20 @@ def wait_until_holding(lake: Path, day: dt.date, process: subprocess.Popen) -> d
     raise AssertionError("the first writer never took the day's lock")
 
 
+def wait_until_pages_in(staging: Path, control, process: subprocess.Popen) -> None:
+    """A few pages in (of ~17 of 2 s each): the writer has its staging file open and the
+    simulator has served it two pages (it logs a request as it starts to answer it), so the
+    file is half written when it is killed."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the writer ended before it wrote a page"
+        asked = len(control.stats()["requests"])  # API requests only, not the token's
+        if asked >= 3 and list(staging.glob(f"{DAY.isoformat()}.*.tmp")):
+            return
+        time.sleep(0.1)
+    raise AssertionError("the writer never got two pages into its staging file")
+
+
 def start_writer(simulator, home: Path, lake: Path, day: dt.date) -> subprocess.Popen:
     command, env = materialize_command(simulator, home, lake, "--partition", day.isoformat())
     return start_cli(command, env, output=True)
@@ -95,10 +109,10 @@ def test_a_sigkilled_holder_never_blocks_the_next_writer(simulator, control, tmp
     slow_day(control)
     doomed = start_writer(simulator, home, lake, DAY)
     wait_until_holding(lake, DAY, doomed)
-    time.sleep(5.0)  # a few pages in: its staging file is half written
+    staging = lake / "customergauge" / "_staging" / "non_responses"
+    wait_until_pages_in(staging, control, doomed)
     os.killpg(doomed.pid, signal.SIGKILL)
     doomed.wait(timeout=30)
-    staging = lake / "customergauge" / "_staging" / "non_responses"
     assert list(staging.glob(f"{DAY.isoformat()}.*.tmp")), "the killed writer left no staging file"
 
     control.configure(latency_ms=0)

@@ -153,7 +153,7 @@ def wait_for_ui(url: str, popen: subprocess.Popen, log: Path) -> None:
                 return
         except (requests.RequestException, RuntimeError, KeyError):
             pass
-        time.sleep(1.0)
+        time.sleep(0.25)
     raise AssertionError(f"the UI did not load the code location:\n{tail(log)}")
 
 
@@ -229,14 +229,14 @@ def test_the_demo_syncs_today_first_and_sigterm_stops_everything(tmp_path):
         with DagsterInstance.from_config(str(home)) as instance:
             while not wanted <= set(synced_days(instance)):
                 assert time.monotonic() < deadline, f"not synced: {wanted}\n{tail(log)}"
-                time.sleep(2.0)
+                time.sleep(0.5)
             first = instance.get_runs(filters=RunsFilter(tags={AUTOMATION_TAG: "demo-first-sync"}))
             assert {run.tags[DAYS_TAG] for run in first} == wanted
         assert (Path(settings["CG_LAKE_ROOT"]) / "customergauge" / "non_responses").is_dir()
         # Dagster's freshness daemon evaluates the asset's policy by itself, no run needed
         while freshness(url) != "HEALTHY":
             assert time.monotonic() < deadline, f"freshness {freshness(url)}\n{tail(log)}"
-            time.sleep(2.0)
+            time.sleep(0.5)
         stop_and_assert_clean(popen, settings, log, signal.SIGTERM)
     output = log.read_text(errors="replace")
     for noise in ("BetaWarning", "SupersessionWarning", "PreviewWarning"):
