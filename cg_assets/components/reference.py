@@ -1,12 +1,15 @@
 """The attribute reference of docs/component.md, generated from the component's own schema
 (field types, defaults and descriptions), so the docs cannot drift from the code.
 
-    python -m cg_assets.components.reference   # prints the table
+    python -m cg_assets.components.reference           # prints the table
+    python -m cg_assets.components.reference --write   # writes it into docs/component.md
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 from cg_assets.components.customergauge import CustomerGaugeComponent
@@ -33,12 +36,38 @@ def attribute_table() -> str:
     required = set(schema.get("required", []))
     lines = [BEGIN, "| attribute | type | default | description |", "|---|---|---|---|"]
     for name, prop in schema["properties"].items():
-        default = "required" if name in required else json.dumps(prop.get("default"))
+        # The class's own default: the derived schema has a placeholder for a list or a date.
+        field = CustomerGaugeComponent.model_fields[name]
+        default = "required" if name in required else json.dumps(field.default, default=str)
         description = " ".join(str(prop.get("description", "")).split()).replace("|", "\\|")
         lines.append(f"| `{name}` | {_type(prop)} | {default} | {description} |")
     lines.append(END)
     return "\n".join(lines)
 
 
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+COMPONENT_DOC = DOCS / "component.md"
+
+
+def replaced(text: str, table: str) -> str:
+    """`text` with its generated table (from its BEGIN line to its END line) replaced."""
+    begin, end = table.splitlines()[0], table.splitlines()[-1]
+    head, found, rest = text.partition(begin)
+    _, found_end, tail = rest.partition(end)
+    if not found or not found_end:
+        raise ValueError(f"no generated table ({begin} ... {end}) in the text")
+    return head + table + tail
+
+
+def main(argv: list[str]) -> int:
+    if "--write" in argv:
+        COMPONENT_DOC.write_text(replaced(COMPONENT_DOC.read_text(), attribute_table()))
+        print(f"wrote {COMPONENT_DOC}")
+    else:
+        print(attribute_table())
+    return 0
+
+
 if __name__ == "__main__":
-    print(attribute_table())
+    sys.exit(main(sys.argv[1:]))

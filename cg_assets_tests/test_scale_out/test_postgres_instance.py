@@ -10,8 +10,8 @@ import json
 import pytest
 from dagster import SensorResult, SkipReason, build_sensor_context, materialize
 
+from cg_assets.components.project import build_definitions
 from cg_assets.customergauge.endpoints import ENDPOINTS, NON_RESPONSES
-from cg_assets.definitions import build_definitions
 from cg_assets.defs import sensors
 from cg_assets.defs.assets import (
     LAKE_POOL,
