@@ -108,7 +108,7 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
     the settle sensor, the hourly catch-up, the funnel, the checks and the privacy jobs."""
 
     # EnvVar attributes stay EnvVars (pydantic would turn them into plain strings).
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, hide_input_in_errors=True)
 
     key_prefix: Annotated[
         str,
@@ -218,6 +218,7 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
     max_pages_per_day: Annotated[int, _setting("max_pages_per_day", int)] = (
         DEFAULT_MAX_PAGES_PER_DAY
     )
+    adopt_api: Annotated[str | None, _setting("adopt_api", str | None)] = None
 
     # --- checks, when the component is made (from a defs.yaml or in Python) --------------
 
@@ -243,7 +244,7 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
                 values[key] = value
         return values
 
-    @field_validator(*(name for name in RULES if name != "adopt_api"), mode="after")
+    @field_validator(*RULES, mode="after")
     @classmethod
     def _by_its_rule(cls, value: Any, info: ValidationInfo) -> Any:
         # A value written in YAML was checked by the same rule when it was read; one given
@@ -300,33 +301,38 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
         return privacy_settings(self._values(PRIVACY_ATTRIBUTES))
 
     def client_resource(self) -> CustomerGaugeResource:
-        fields = {n: getattr(self, n) for n in CLIENT_ATTRIBUTES if getattr(self, n) is not None}
-        if "http_timeout" in fields:
-            fields["http_timeout"] = ",".join(
-                str(s) for s in RULES["http_timeout"].of(fields["http_timeout"])
-            )
+        settings = {name: getattr(self, name) for name in CLIENT_ATTRIBUTES}
+        # One number is both timeouts: the resource holds [connect, read].
+        settings["http_timeout"] = RULES["http_timeout"].of(self.http_timeout)
         return CustomerGaugeResource(
-            client_id=self.client_id, client_secret=self.client_secret, **fields
+            client_id=self.client_id, client_secret=self.client_secret, **settings
         )
 
     def lake_resource(self) -> LakeResource:
         return LakeResource(
             root=self.lake_root,
             table_format=self.table_format,
+            adopt_api=self.adopt_api,
             privacy=PrivacyResource(
                 key=self.pii_key,
                 previous_keys=self.pii_previous_keys,
                 mode=self.pii_mode,
                 retention_days=self.pii_retention_days,
-                clear_segments=",".join(self.pii_clear_segments)
-                if self.pii_clear_segments
-                else None,
-                read_environment=False,
+                clear_segments=self.pii_clear_segments,
             ),
         )
 
     def io_manager(self) -> LakeFrameIOManager:
         return LakeFrameIOManager(root=self.lake_root, table_format=self.table_format)
+
+    def resources(self) -> dict[str, Any]:
+        """The tenant's resources under its resource keys, as its definitions bind them."""
+        tenant = self.tenant
+        return {
+            tenant.client_resource_key: self.client_resource(),
+            tenant.lake_resource_key: self.lake_resource(),
+            tenant.io_manager_key: self.io_manager(),
+        }
 
     def build_tenant(self, settings: LoadSettings) -> Definitions:
         """This tenant's definitions, shaped by `settings` (the attributes' own, or a test's)."""
@@ -337,7 +343,6 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
             io_manager=self.io_manager(),
             tenant=self.tenant,
             endpoints=tuple(e for e in ENDPOINTS if self.tables is None or e.name in self.tables),
-            retention_set=self.pii_retention_days is not None,
         )
         if type(self).get_asset_spec is CustomerGaugeComponent.get_asset_spec:
             return defs

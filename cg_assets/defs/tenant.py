@@ -8,7 +8,7 @@ lake-writer run tag the sensor's attempt counting and tag concurrency limits fil
 
 The default prefix gives the names cg_assets always had (`customergauge/...` assets,
 `customergauge_sync_job`, ...), so existing instances and run history keep their meaning.
-The project's own code location (`DEFAULT_TENANT`, configured from CG_* variables) also
+The project's own tenant (`DEFAULT_TENANT`: its defs.yaml sets legacy_resource_keys) also
 keeps its resource keys `customergauge`, `lake` and `io_manager`; a component tenant's
 resource keys are always prefixed, even with the default prefix, so it never takes the
 code location's default `io_manager`.

@@ -13,6 +13,7 @@ import os
 import re
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from dagster import EnvVar
 from dagster._core.remote_representation.external_data import RepositorySnap
@@ -25,8 +26,10 @@ from cg_assets.definitions import defs
 from cg_assets.defs.tenant import DEFAULT_TENANT
 from cg_assets.settings import SettingsError
 from cg_assets.settings_check import check
-from cg_assets_tests.conftest import ROOT
+from cg_assets.simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from cg_assets_tests.conftest import ROOT, SIM_START
 from cg_assets_tests.test_definitions.test_definitions import EXPECTED, snapshot
+from cg_assets_tests.truth import day_file
 
 SECRETS = {"CG_CLIENT_ID", "CG_CLIENT_SECRET", "CG_PII_KEY", "CG_PII_PREVIOUS_KEYS"}
 # variable: (a good value, the attribute it gives, other variables it needs)
@@ -50,6 +53,7 @@ GOOD: dict[str, tuple[str, Any, dict[str, str]]] = {
     "CG_SCHEMA_CONTRACT": ("freeze", "freeze", {}),
     "CG_LAKE_ROOT": ("/srv/cg/lake", "/srv/cg/lake", {}),
     "CG_TABLE_FORMAT": ("Delta", "delta", {}),
+    "CG_ADOPT_API": ("0123456789abcdef", "0123456789abcdef", {}),
     "CG_TIMEZONE": ("Europe/Amsterdam", "Europe/Amsterdam", {}),
     "CG_START_DATE": ("2025-03-01", dt.date(2025, 3, 1), {}),
     "CG_DATE_FIELD": ("date_order", "date_order", {}),
@@ -84,6 +88,7 @@ BAD: dict[str, str] = {
     "CG_SCHEMA_CONTRACT": "strict",
     "CG_LAKE_ROOT": "~/lake",
     "CG_TABLE_FORMAT": "iceberg",
+    "CG_ADOPT_API": "the new one",
     "CG_TIMEZONE": "Mars/Olympus",
     "CG_START_DATE": "2999-01-01",
     "CG_DATE_FIELD": "date_opened",
@@ -179,3 +184,46 @@ def test_the_secrets_are_env_vars_and_never_in_the_snapshot(clean_env):
         assert isinstance(getattr(component, attribute), EnvVar), attribute
     repository = defs().get_repository_def()
     assert secret not in serialize_value(RepositorySnap.from_def(repository))
+
+
+def test_a_run_uses_the_values_loaded_not_the_environment_of_its_moment(
+    clean_env, simulator, control, instance, tmp_path
+):
+    """One route: the run gets the typed values of the load. Every setting changed after the
+    code location loaded (the API, the lake, the page size, the personal-data mode) is
+    ignored by the run; only the secrets are read when it starts (dagster.EnvVar)."""
+    loaded_lake, other_lake = tmp_path / "loaded-lake", tmp_path / "other-lake"
+    for name, value in {
+        "CG_CLIENT_ID": DEMO_CLIENT_ID,
+        "CG_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+        "CG_API_URL": simulator.url,
+        "CG_AUTH_URL": simulator.token_url,
+        "CG_PER_PAGE": "20",
+        "CG_HTTP_TIMEOUT": "2,2",
+        "CG_MAX_RETRIES": "1",
+        "CG_BACKOFF_SECONDS": "0.001",
+        "CG_LAKE_ROOT": str(loaded_lake),
+        "CG_START_DATE": SIM_START.isoformat(),
+        "CG_PII_MODE": "drop",
+    }.items():
+        clean_env.setenv(name, value)
+    served = defs()  # the code location loads
+    for name, value in {
+        "CG_API_URL": "http://127.0.0.1:9",  # nothing listens there
+        "CG_AUTH_URL": "http://127.0.0.1:9/oauth2/token",
+        "CG_PER_PAGE": "1000",
+        "CG_LAKE_ROOT": str(other_lake),
+        "CG_PII_MODE": "keep",
+        "CG_TABLE_FORMAT": "delta",
+        "CG_MAX_RETRIES": "not even a number",
+    }.items():
+        clean_env.setenv(name, value)
+    result = served.resolve_job_def("customergauge_sync_job").execute_in_process(
+        instance=instance, partition_key=SIM_START.isoformat()
+    )
+    assert result.success
+    rows = pq.read_table(day_file(loaded_lake, SIM_START)).to_pylist()
+    assert rows and all(row["email"] is None for row in rows)  # drop mode, as loaded
+    assert not other_lake.exists()
+    pages = [r["query"].get("per_page") for r in control.stats()["requests"]]
+    assert pages and set(pages) == {"20"}

@@ -79,7 +79,7 @@ def test_catch_up_after_catch_up_on_today_fetches_only_new_records(
     """The production shape: cursors in Postgres, the lake on S3, today's partition."""
     sim, today = today_simulator
     settings = LoadSettings(start_date=today - dt.timedelta(days=1), settle_after_hours=48)
-    resources = {"customergauge": make_resource(sim), "lake": LakeResource()}
+    resources = {"customergauge": make_resource(sim), "lake": LakeResource(root=s3.root)}
     lake = resources["lake"].get_lake()
     with SimulatorControl(sim.url) as control:
         materialize_days(pg_instance, resources, settings, day=today)
