@@ -70,7 +70,6 @@ from cg_assets.settings import (
     RULES,
     ClientSettings,
     LoadSettings,
-    PrivacySettings,
     SettingsError,
     check_client_values,
     load_settings,
@@ -261,6 +260,7 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
         check_prefix(self.key_prefix)
         load_settings(self._values(LOAD_ATTRIBUTES), name)  # the start date, in its time zone
         check_client_values(self._values(CLIENT_ATTRIBUTES), name)
+        privacy_settings(self._values(PRIVACY_ATTRIBUTES), name)
         keep_needs_key = self.pii_retention_days is not None and self.pii_mode != "drop"
         if self.pii_key is None and (self.pii_mode == "hash" or keep_needs_key):
             need = "pii_mode is hash" if self.pii_mode == "hash" else "pii_retention_days is set"
@@ -296,9 +296,6 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
 
     def load_settings(self) -> LoadSettings:
         return load_settings(self._values(LOAD_ATTRIBUTES))
-
-    def privacy_settings(self) -> PrivacySettings:
-        return privacy_settings(self._values(PRIVACY_ATTRIBUTES))
 
     def client_resource(self) -> CustomerGaugeResource:
         settings = {name: getattr(self, name) for name in CLIENT_ATTRIBUTES}

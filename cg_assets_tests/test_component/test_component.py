@@ -294,3 +294,24 @@ def test_write_replaces_the_generated_table_and_nothing_else() -> None:
     assert replaced(stale, table) == f"intro\n{table}\noutro\n"
     with pytest.raises(ValueError, match="no generated table"):
         replaced("a page without the markers", table)
+
+
+def test_the_attributes_choices_are_the_settings_choices() -> None:
+
+    from cg_assets.customergauge import wire
+    from cg_assets.settings import PII_MODES, SCHEMA_CONTRACT_CHOICES, TABLE_FORMATS
+
+    literal = {
+        "region": wire.REGIONS,
+        "date_field": wire.PERIOD_FIELDS,
+        "responses_date_field": wire.RESPONSES_PERIOD_FIELDS,
+        "schema_contract": SCHEMA_CONTRACT_CHOICES,
+        "table_format": TABLE_FORMATS,
+        "pii_mode": PII_MODES,
+    }
+    schema = CustomerGaugeComponent.get_model_cls().model_json_schema()["properties"]
+    for name, expected in literal.items():
+        enum = schema[name].get("enum") or next(
+            p["enum"] for p in schema[name]["anyOf"] if "enum" in p
+        )
+        assert tuple(enum) == tuple(expected), name
