@@ -1,12 +1,15 @@
 """`make run` checks the settings before it starts anything: `python -m cg_assets.settings_check`.
 
-A bad load-time setting would otherwise start the UI with a broken code location (the
-message buried in a traceback), and a half-set pair of credentials would silently start
-the demo. This prints the mode on stdout (`demo` or `tenant`) and exits 0, or prints a
-few lines naming the variable on stderr and exits 2. No traceback, no Dagster import:
-it answers within a second. Besides the load settings and the credentials it checks what
-every run reads at its start: the lake root (a supported scheme, writable), the table
-format, the personal-data mode and the keys it needs.
+A bad setting would otherwise start the UI with a broken code location (the message buried
+in a traceback; the project's defs.yaml reads every CG_* variable when it loads), and a
+half-set pair of credentials would silently start the demo. The same rules read the
+variables here and in the defs.yaml (cg_assets/settings.py), so both refuse a value alike.
+
+This prints the mode on stdout (`demo` or `tenant`) and exits 0, or prints a few lines
+naming the variable on stderr and exits 2. No traceback, no Dagster import: it answers
+within a second. Besides what the defs.yaml checks it checks what a run needs: the
+credentials and a region, the lake root (a supported scheme, writable), the deltalake
+package for the delta format, the keys the personal-data settings need.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from cg_assets.privacy.requirements import keyring_from_env, require_keys
 from cg_assets.privacy.suppression import SUPPRESSED_DIR
 from cg_assets.settings import (
     DEFAULT_LAKE_ROOT,
+    RULES,
     ClientSettings,
     LoadSettings,
     PrivacySettings,
@@ -53,6 +57,7 @@ def check(env: Mapping[str, str]) -> str:
     root = lake_root_from_env(env) if _is_set(env, "CG_LAKE_ROOT") else MODE_LAKE_ROOTS[mode]
     check_lake_root(root)
     _check_table_format(env)
+    RULES["adopt_api"].read(env)
     _check_privacy(env, root)
     return mode
 

@@ -114,7 +114,7 @@ def make_resource(simulator: SimulatorServer, **overrides: object) -> CustomerGa
         "api_url": simulator.url,
         "auth_url": simulator.token_url,
         "per_page": TEST_PER_PAGE,
-        "http_timeout": "2,2",
+        "http_timeout": [2, 2],
         "max_retries": 4,
         "backoff_seconds": 0.001,
     }

@@ -10,17 +10,20 @@ A `defs.yaml` per tenant (`dg scaffold defs cg_assets.CustomerGaugeComponent <na
       client_secret: "{{ env.CG_EU_CLIENT_SECRET }}"
       lake_root: /srv/lake/eu
 
-The attributes are validated when the code location loads (`dg check defs` names a bad
-one) by the same parsers as the CG_* variables of the project's own code location, and
-the definitions are built by the same function (cg_assets/defs/tenant_defs.py). Secrets
-are `EnvVar`s (secrets.py): their values are read only when a run starts. docs/component.md.
+This project's own tenant is one too (cg_assets/defs/customergauge/defs.yaml), every
+attribute there an `"{{ env.CG_... }}"` template of the variables of docs/configuration.md.
+
+The attributes are typed and checked when the code location loads (`dg check defs` names
+a bad one) by the rules of cg_assets/settings.py, the same as `make run`'s pre-check; an
+attribute written as an env template is read by them too (env_templates.py). The
+definitions are built by tenant_defs.py from the typed values. Secrets are `EnvVar`s:
+their values are read only when a run starts. docs/component.md.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from typing import Annotated, Literal, TypeVar
+import datetime as dt
+from typing import Annotated, Any, Literal
 
 from dagster import (
     AssetSpec,
@@ -33,11 +36,16 @@ from dagster import (
     Resolver,
     scaffold_with,
 )
-from pydantic import ConfigDict
+from pydantic import ConfigDict, ValidationInfo, field_validator, model_validator
 
+from cg_assets.components.env_templates import (
+    UNSET,
+    FromVariable,
+    identifier_field,
+    secret_field,
+    setting_field,
+)
 from cg_assets.components.scaffolder import CustomerGaugeScaffolder
-from cg_assets.components.secrets import identifier_field, secret_field
-from cg_assets.customergauge import wire
 from cg_assets.customergauge.endpoints import ENDPOINTS
 from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.defs.io_managers import LakeFrameIOManager
@@ -46,15 +54,27 @@ from cg_assets.defs.tenant import DEFAULT_PREFIX, Tenant, check_prefix
 from cg_assets.defs.tenant_defs import build_tenant_definitions
 from cg_assets.privacy.resource import PrivacyResource
 from cg_assets.settings import (
+    CLIENT_RULES,
+    DEFAULT_BACKOFF_SECONDS,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_HEADERS_DEADLINE_SECONDS,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_JSON_DEPTH,
+    DEFAULT_MAX_PAGES_PER_DAY,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_RESPONSE_DEADLINE_SECONDS,
+    DEFAULT_RETRY_BUDGET_SECONDS,
+    LOAD_RULES,
+    PRIVACY_RULES,
+    RULES,
     ClientSettings,
     LoadSettings,
-    PrivacySettings,
     SettingsError,
-    parse_path,
-    table_format_from_env,
+    check_client_values,
+    load_settings,
+    privacy_settings,
 )
-
-T = TypeVar("T")
 
 
 def _doc(description: str) -> Resolver:
@@ -62,44 +82,23 @@ def _doc(description: str) -> Resolver:
     return Resolver.default(description=description)
 
 
+def _setting(name: str, model_field_type: Any) -> Resolver:
+    return setting_field(RULES[name], model_field_type)
+
+
 TableName = Literal["non_responses", "responses"]
+Region = Literal["eu", "us", "au"]
+DateField = Literal["date_sent", "date_creation", "date_order"]
+ResponsesDateField = Literal["date_sent", "date_creation", "date_order", "date_survey_response"]
+SchemaContract = Literal["evolve", "freeze"]
+TableFormat = Literal["parquet", "delta"]
+PiiMode = Literal["keep", "hash", "drop"]
+Timeout = float | list[float]
 
-# Attributes passed to CustomerGaugeResource as they are (its fields carry the same names).
-CLIENT_ATTRIBUTES = (
-    "region",
-    "api_url",
-    "auth_url",
-    "per_page",
-    "http_timeout",
-    "max_retries",
-    "retry_budget_seconds",
-    "backoff_seconds",
-    "extra_params",
-    "concurrency",
-    "max_requests_per_second",
-    "http_headers_deadline_seconds",
-    "http_response_deadline_seconds",
-    "max_body_bytes",
-    "max_json_depth",
-    "max_pages_per_day",
-)
-LOAD_ATTRIBUTES = (
-    "timezone",
-    "start_date",
-    "date_field",
-    "responses_date_field",
-    "settle_after_hours",
-    "answer_window_days",
-    "schedule_minute",
-    "settle_max_per_tick",
-    "sensor_interval_seconds",
-)
-PRIVACY_ATTRIBUTES = ("pii_mode", "pii_retention_days", "pii_clear_segments")
-
-
-def _variable(attribute: str) -> str:
-    """Each attribute is the CG_* variable of the env-driven code location, lower-cased."""
-    return "CG_" + attribute.upper()
+LOAD_ATTRIBUTES = tuple(r.name for r in LOAD_RULES)
+CLIENT_ATTRIBUTES = tuple(r.name for r in CLIENT_RULES)
+PRIVACY_ATTRIBUTES = tuple(r.name for r in PRIVACY_RULES)
+_VARIABLES = "cg_assets/variables"  # the validation context's attribute -> variable
 
 
 @scaffold_with(CustomerGaugeScaffolder)
@@ -108,7 +107,7 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
     the settle sensor, the hourly catch-up, the funnel, the checks and the privacy jobs."""
 
     # EnvVar attributes stay EnvVars (pydantic would turn them into plain strings).
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, hide_input_in_errors=True)
 
     key_prefix: Annotated[
         str,
@@ -118,6 +117,14 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
             "(lower-case letters, digits, underscores)."
         ),
     ] = DEFAULT_PREFIX
+    legacy_resource_keys: Annotated[
+        bool,
+        _doc(
+            "This project's own tenant only: the resource keys customergauge, lake and "
+            "io_manager (the code location's default IO manager) instead of prefixed ones, "
+            "and the webhook alert sensor. At most one tenant of a code location may."
+        ),
+    ] = False
     client_id: Annotated[
         EnvVar | str,
         identifier_field(
@@ -132,95 +139,144 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
             "stored in the snapshot, the run config or the UI. A literal is refused."
         ),
     ]
-    lake_root: Annotated[
-        str,
-        _doc(
-            "Where this tenant's lake lives: a local folder or s3://bucket/prefix. "
-            "Each tenant needs its own."
-        ),
-    ]
-    region: Annotated[
-        Literal["eu", "us", "au"] | None,
-        _doc(
-            "The region in the URL you log in at (cvm.{region}.customergauge.com); "
-            "or set api_url and auth_url."
-        ),
-    ] = None
-    api_url: Annotated[str | None, _doc("Default from the region.")] = None
-    auth_url: Annotated[str | None, _doc("Default from the region.")] = None
-    start_date: Annotated[str, _doc("The first day (YYYY-MM-DD) partitions exist for.")] = (
-        "2024-01-01"
-    )
-    timezone: Annotated[str, _doc("The CustomerGauge system's time zone: days are its days.")] = (
-        "UTC"
-    )
+    lake_root: Annotated[str, _setting("lake_root", str)]
+    region: Annotated[Region | None, _setting("region", Region | None)] = None
+    api_url: Annotated[str | None, _setting("api_url", str | None)] = None
+    auth_url: Annotated[str | None, _setting("auth_url", str | None)] = None
+    start_date: Annotated[dt.date, _setting("start_date", str)] = LoadSettings.start_date
+    timezone: Annotated[str, _setting("timezone", str)] = LoadSettings.timezone
     tables: Annotated[
         list[TableName] | None,
         _doc("Which tables to sync; unset: both (the funnel needs both)."),
     ] = None
-    date_field: Annotated[
-        str,
-        _doc("The non-responses date field a day is a day of: " + ", ".join(wire.PERIOD_FIELDS)),
-    ] = "date_sent"
+    date_field: Annotated[DateField, _setting("date_field", DateField)] = "date_sent"
     responses_date_field: Annotated[
-        str, _doc("The responses date field: " + ", ".join(wire.RESPONSES_PERIOD_FIELDS))
+        ResponsesDateField, _setting("responses_date_field", ResponsesDateField)
     ] = "date_sent"
-    settle_after_hours: Annotated[
-        int, _doc("Hours after a day ends before it is fetched whole and settled.")
-    ] = 48
-    answer_window_days: Annotated[
-        int, _doc("Days a send day stays open for answers (revisited daily).")
-    ] = 30
-    automation: Annotated[bool, _doc("Start the schedules and sensors running (else stopped).")] = (
-        False
+    settle_after_hours: Annotated[int, _setting("settle_after_hours", int)] = (
+        LoadSettings.settle_after_hours
     )
-    schedule_minute: Annotated[int, _doc("Minute of the hourly catch-up.")] = 5
-    settle_max_per_tick: Annotated[int, _doc("Runs a settle sensor tick asks.")] = 3
-    sensor_interval_seconds: Annotated[int, _doc("Settle sensor interval.")] = 300
-    table_format: Annotated[
-        Literal["parquet", "delta"], _doc("One Parquet file per day, or a Delta table per table.")
-    ] = "parquet"
-    pii_mode: Annotated[
-        Literal["keep", "hash", "drop"],
-        _doc("Personal columns kept clear, HMAC-hashed or dropped."),
-    ] = "keep"
+    answer_window_days: Annotated[int, _setting("answer_window_days", int)] = (
+        LoadSettings.answer_window_days
+    )
+    automation: Annotated[bool, _setting("automation", bool)] = LoadSettings.automation
+    schedule_minute: Annotated[int, _setting("schedule_minute", int)] = LoadSettings.schedule_minute
+    settle_max_per_tick: Annotated[int, _setting("settle_max_per_tick", int)] = (
+        LoadSettings.settle_max_per_tick
+    )
+    sensor_interval_seconds: Annotated[int, _setting("sensor_interval_seconds", int)] = (
+        LoadSettings.sensor_interval_seconds
+    )
+    schema_contract: Annotated[SchemaContract, _setting("schema_contract", SchemaContract)] = (
+        "evolve"
+    )
+    table_format: Annotated[TableFormat, _setting("table_format", TableFormat)] = "parquet"
+    pii_mode: Annotated[PiiMode, _setting("pii_mode", PiiMode)] = "keep"
     pii_key: Annotated[
         EnvVar | None,
-        secret_field('The HMAC key of hash mode, as "{{ env.NAME }}".'),
+        secret_field(
+            "The HMAC key of hash mode, retention and erasure (at least 32 characters), as "
+            '"{{ env.NAME }}"; left unset when that variable is not set where the code '
+            "location loads.",
+            required=False,
+        ),
     ] = None
     pii_previous_keys: Annotated[
         EnvVar | None,
-        secret_field('Earlier keys after a rotation, comma-separated, as "{{ env.NAME }}".'),
+        secret_field(
+            'Earlier keys after a rotation, comma-separated, as "{{ env.NAME }}": the '
+            "suppression list is still matched under them.",
+            required=False,
+        ),
     ] = None
-    pii_retention_days: Annotated[
-        int | None, _doc("Days after which personal values are hashed; unset: never.")
-    ] = None
-    pii_clear_segments: Annotated[
-        list[str] | None, _doc("Segment names whose values stay clear in hash/drop mode.")
-    ] = None
-    concurrency: Annotated[int | None, _doc("Days a run syncs at once, 1-16.")] = None
-    per_page: Annotated[int | None, _doc("Records a page, 1-1000.")] = None
+    pii_retention_days: Annotated[int | None, _setting("pii_retention_days", int | None)] = None
+    pii_clear_segments: Annotated[list[str], _setting("pii_clear_segments", list[str] | str)] = []
+    concurrency: Annotated[int, _setting("concurrency", int)] = ClientSettings.concurrency
+    per_page: Annotated[int, _setting("per_page", int)] = ClientSettings.per_page
     max_requests_per_second: Annotated[
-        float | None, _doc("A request ceiling across all days of a run.")
+        float | None, _setting("max_requests_per_second", float | None)
     ] = None
-    http_timeout: Annotated[
-        float | list[float] | None, _doc("Seconds for both, or [connect, read], e.g. [10, 60].")
-    ] = None
-    max_retries: Annotated[int | None, _doc("Retries of a request, 0-50.")] = None
-    retry_budget_seconds: Annotated[float | None, _doc("Retry time budget.")] = None
-    backoff_seconds: Annotated[float | None, _doc("First retry back-off.")] = None
-    extra_params: Annotated[
-        str | None, _doc("A query string sent on every page, e.g. filter[cgid]=12.")
-    ] = None
+    http_timeout: Annotated[Timeout, _setting("http_timeout", Timeout)] = [
+        DEFAULT_CONNECT_TIMEOUT,
+        DEFAULT_READ_TIMEOUT,
+    ]
+    max_retries: Annotated[int, _setting("max_retries", int)] = DEFAULT_MAX_RETRIES
+    retry_budget_seconds: Annotated[float, _setting("retry_budget_seconds", float)] = (
+        DEFAULT_RETRY_BUDGET_SECONDS
+    )
+    backoff_seconds: Annotated[float, _setting("backoff_seconds", float)] = DEFAULT_BACKOFF_SECONDS
+    extra_params: Annotated[str | None, _setting("extra_params", str | None)] = None
     http_headers_deadline_seconds: Annotated[
-        float | None, _doc("Seconds a response's headers may take, at most 86400 (90).")
-    ] = None
+        float, _setting("http_headers_deadline_seconds", float)
+    ] = DEFAULT_HEADERS_DEADLINE_SECONDS
     http_response_deadline_seconds: Annotated[
-        float | None, _doc("Seconds a whole response may take, at most 86400 (300).")
-    ] = None
-    max_body_bytes: Annotated[int | None, _doc("Largest response body read (64 MiB).")] = None
-    max_json_depth: Annotated[int | None, _doc("Deepest JSON nesting accepted, 8-512 (64).")] = None
-    max_pages_per_day: Annotated[int | None, _doc("Pages a day may take (5000).")] = None
+        float, _setting("http_response_deadline_seconds", float)
+    ] = DEFAULT_RESPONSE_DEADLINE_SECONDS
+    max_body_bytes: Annotated[int, _setting("max_body_bytes", int)] = DEFAULT_MAX_BODY_BYTES
+    max_json_depth: Annotated[int, _setting("max_json_depth", int)] = DEFAULT_MAX_JSON_DEPTH
+    max_pages_per_day: Annotated[int, _setting("max_pages_per_day", int)] = (
+        DEFAULT_MAX_PAGES_PER_DAY
+    )
+    adopt_api: Annotated[str | None, _setting("adopt_api", str | None)] = None
+
+    # --- checks, when the component is made (from a defs.yaml or in Python) --------------
+
+    def __init__(self, **data: Any) -> None:
+        # BaseModel.__init__ without a validation context; ours collects the variables the
+        # attributes were read from, so that an error names what the user set.
+        self.__pydantic_validator__.validate_python(
+            data, self_instance=self, context={_VARIABLES: {}}
+        )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unset_is_the_default(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        variables = info.context.get(_VARIABLES, {}) if isinstance(info.context, dict) else {}
+        values = {}
+        for key, value in data.items():
+            if isinstance(value, FromVariable):
+                variables[key] = value.variable
+                value = value.value
+            if value is not UNSET:
+                values[key] = value
+        return values
+
+    @field_validator(*RULES, mode="after")
+    @classmethod
+    def _by_its_rule(cls, value: Any, info: ValidationInfo) -> Any:
+        # A value written in YAML was checked by the same rule when it was read; one given
+        # in Python is checked here.
+        return value if value is None else RULES[str(info.field_name)].of(value, info.field_name)
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> CustomerGaugeComponent:
+        variables = info.context.get(_VARIABLES, {}) if isinstance(info.context, dict) else {}
+
+        def name(attribute: str) -> str:
+            return variables.get(attribute, attribute)
+
+        check_prefix(self.key_prefix)
+        load_settings(self._values(LOAD_ATTRIBUTES), name)  # the start date, in its time zone
+        check_client_values(self._values(CLIENT_ATTRIBUTES), name)
+        privacy_settings(self._values(PRIVACY_ATTRIBUTES), name)
+        keep_needs_key = self.pii_retention_days is not None and self.pii_mode != "drop"
+        if self.pii_key is None and (self.pii_mode == "hash" or keep_needs_key):
+            need = "pii_mode is hash" if self.pii_mode == "hash" else "pii_retention_days is set"
+            raise SettingsError(
+                f"{need} but pii_key is not set (or its variable is not set where the code "
+                'location loads): add pii_key: "{{ env.NAME }}" (the HMAC key, at least 32 '
+                "characters)" + ("" if self.pii_mode == "hash" else ", or set pii_mode: drop") + "."
+            )
+        if self.tables is not None and (
+            not self.tables or len(set(self.tables)) != len(self.tables)
+        ):
+            raise SettingsError(
+                "tables is empty or lists a table twice: expected non_responses and/or "
+                "responses, each once (unset: both)."
+            )
+        return self
 
     # --- hooks ----------------------------------------------------------------------------
 
@@ -233,87 +289,64 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
 
     @property
     def tenant(self) -> Tenant:
-        return Tenant(self.key_prefix)
+        return Tenant(self.key_prefix, legacy_resource_keys=self.legacy_resource_keys)
 
-    def setting_values(self) -> dict[str, str]:
-        """The attributes as the CG_* variables the settings parsers read."""
-        values: dict[str, str] = {}
-        for name in (*CLIENT_ATTRIBUTES, *LOAD_ATTRIBUTES, *PRIVACY_ATTRIBUTES, "table_format"):
-            text = self._text(name)
-            if text is not None:
-                values[_variable(name)] = text
-        values["CG_AUTOMATION"] = "on" if self.automation else "off"
-        return values
-
-    def _text(self, name: str) -> str | None:
-        """An attribute as its variable's text (lists comma-separated), None when unset."""
-        value = getattr(self, name)
-        if value is None:
-            return None
-        return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    def _values(self, names: tuple[str, ...]) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in names}
 
     def load_settings(self) -> LoadSettings:
-        return _named(self, lambda: LoadSettings.from_env(self.setting_values()))
-
-    def validate_run_settings(self) -> None:
-        """The run-time settings, checked where the code location loads (not when a run
-        starts, as the env-driven route must): an attribute is known here."""
-        values = self.setting_values()
-        check_prefix(self.key_prefix)
-        _named(self, lambda: ClientSettings.from_env(values))
-        _named(self, lambda: PrivacySettings.from_env(values))
-        _named(self, lambda: table_format_from_env(values))
-        _named(self, lambda: parse_path(_variable("lake_root"), self.lake_root))
-        if self.pii_mode == "hash" and self.pii_key is None:
-            raise SettingsError(
-                f"CustomerGaugeComponent {self.key_prefix}: pii_mode is hash but pii_key is not "
-                'set: add pii_key: "{{ env.NAME }}" (the HMAC key, at least 32 characters).'
-            )
-        if self.tables is not None and (
-            not self.tables or len(set(self.tables)) != len(self.tables)
-        ):
-            raise SettingsError(
-                f"CustomerGaugeComponent {self.key_prefix}: tables is empty or lists a table "
-                "twice: expected non_responses and/or responses, each once (unset: both)."
-            )
+        return load_settings(self._values(LOAD_ATTRIBUTES))
 
     def client_resource(self) -> CustomerGaugeResource:
-        fields = {n: self._text(n) for n in CLIENT_ATTRIBUTES if getattr(self, n) is not None}
+        settings = {name: getattr(self, name) for name in CLIENT_ATTRIBUTES}
+        # One number is both timeouts: the resource holds [connect, read].
+        settings["http_timeout"] = RULES["http_timeout"].of(self.http_timeout)
         return CustomerGaugeResource(
-            client_id=self.client_id, client_secret=self.client_secret, **fields
+            client_id=self.client_id, client_secret=self.client_secret, **settings
         )
 
     def lake_resource(self) -> LakeResource:
         return LakeResource(
             root=self.lake_root,
             table_format=self.table_format,
+            adopt_api=self.adopt_api,
             privacy=PrivacyResource(
                 key=self.pii_key,
                 previous_keys=self.pii_previous_keys,
                 mode=self.pii_mode,
                 retention_days=self.pii_retention_days,
-                clear_segments=",".join(self.pii_clear_segments)
-                if self.pii_clear_segments
-                else None,
-                read_environment=False,
+                clear_segments=self.pii_clear_segments,
             ),
         )
 
-    def build_defs(self, context: ComponentLoadContext) -> Definitions:
-        settings = self.load_settings()
-        self.validate_run_settings()
+    def io_manager(self) -> LakeFrameIOManager:
+        return LakeFrameIOManager(root=self.lake_root, table_format=self.table_format)
+
+    def resources(self) -> dict[str, Any]:
+        """The tenant's resources under its resource keys, as its definitions bind them."""
+        tenant = self.tenant
+        return {
+            tenant.client_resource_key: self.client_resource(),
+            tenant.lake_resource_key: self.lake_resource(),
+            tenant.io_manager_key: self.io_manager(),
+        }
+
+    def build_tenant(self, settings: LoadSettings) -> Definitions:
+        """This tenant's definitions, shaped by `settings` (the attributes' own, or a test's)."""
         defs = build_tenant_definitions(
             settings,
             client=self.client_resource(),
             lake=self.lake_resource(),
-            io_manager=LakeFrameIOManager(root=self.lake_root, table_format=self.table_format),
+            io_manager=self.io_manager(),
             tenant=self.tenant,
             endpoints=tuple(e for e in ENDPOINTS if self.tables is None or e.name in self.tables),
-            retention_set=self.pii_retention_days is not None,
         )
         if type(self).get_asset_spec is CustomerGaugeComponent.get_asset_spec:
             return defs
         return defs.map_asset_specs(func=self._checked_spec)
+
+    def build_defs(self, context: ComponentLoadContext) -> Definitions:
+        return self.build_tenant(self.load_settings())
 
     def _checked_spec(self, spec: AssetSpec) -> AssetSpec:
         new = self.get_asset_spec(spec)
@@ -324,22 +357,3 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
                 "the funnel refer to the key)."
             )
         return new
-
-
-_VARIABLE = re.compile(r"\bCG_[A-Z_]+\b")
-
-
-def _named(component: CustomerGaugeComponent, parse: Callable[[], T]) -> T:
-    """Run a settings parser; its error names the attribute, not the variable."""
-    attributes = set(component.__class__.model_fields)
-    try:
-        return parse()
-    except (SettingsError, ValueError) as exc:
-
-        def attribute(match: re.Match[str]) -> str:
-            name = match.group(0)[3:].lower()
-            return name if name in attributes or name == "automation" else match.group(0)
-
-        raise SettingsError(
-            f"CustomerGaugeComponent {component.key_prefix}: {_VARIABLE.sub(attribute, str(exc))}"
-        ) from None

@@ -1,93 +1,125 @@
-"""The Dagster resource: settings in, a ready `CustomerGaugeClient` out."""
+"""The Dagster resource: typed settings in, a ready `CustomerGaugeClient` out."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from dagster import ConfigurableResource, EnvVar, InitResourceContext
-from pydantic import ConfigDict, Field, PrivateAttr
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import ConfigDict, Field, model_validator
 
 from cg_assets.customergauge.client import CustomerGaugeClient
-from cg_assets.settings import ClientSettings, SettingsError
+from cg_assets.settings import (
+    CLIENT_RULES,
+    DEFAULT_BACKOFF_SECONDS,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_HEADERS_DEADLINE_SECONDS,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_JSON_DEPTH,
+    DEFAULT_MAX_PAGES_PER_DAY,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_RESPONSE_DEADLINE_SECONDS,
+    DEFAULT_RETRY_BUDGET_SECONDS,
+    RULES,
+    ClientSettings,
+    Region,
+    SettingsError,
+    check_client_values,
+    client_settings,
+    variable_of,
+)
 
 CREDENTIAL_FIELDS = ("client_id", "client_secret")
 
 
 def variable_for(field_name: str) -> str:
     """Every setting field is named after its variable: per_page <-> CG_PER_PAGE."""
-    return "CG_" + field_name.upper()
-
-
-def _setting(accepts: str) -> Any:
-    return Field(default=None, description=f"{accepts} (docs/configuration.md).")
+    return variable_of(field_name)
 
 
 class CustomerGaugeResource(ConfigurableResource):
     """OAuth2 client-credentials access to the CustomerGauge v7 sync APIs.
 
-    Every field is a run-time setting, named after its environment variable, and is
-    normally given as `dagster.EnvVar` (see `from_environment`): resolved when a run
-    starts, never shown as a value in run config or the UI. Values are text, parsed and
-    validated by `ClientSettings` (one parser, whose errors name the variable) when the
-    resource is set up for a run. A new setting is one line here: a field named like its
-    variable (CG_FOO -> foo) and a matching field in ClientSettings.
+    Every setting is a typed field, named like its attribute of `CustomerGaugeComponent` and
+    its CG_* variable (per_page, CG_PER_PAGE), checked by its rule (cg_assets/settings.py)
+    when the resource is made: a bad value fails where the definitions load, naming the
+    field. A run uses the values as they are; nothing here reads the environment. The
+    credentials are `dagster.EnvVar`s, read when a run starts and checked then, as is the
+    one setting a run cannot do without: a region, or both URLs.
     """
 
-    # Tests and Python callers may pass numbers (per_page=50): they are taken as text.
-    model_config = ConfigDict(coerce_numbers_to_str=True)
+    # A refused value's error must not quote the others: the keys are among them once a
+    # run resolves its EnvVars.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     client_id: str = Field(description="Connected App client id (EnvVar('CG_CLIENT_ID')).")
     client_secret: str = Field(description="Connected App secret (EnvVar('CG_CLIENT_SECRET')).")
-    region: str | None = _setting("CG_REGION: eu, us or au")
-    api_url: str | None = _setting("CG_API_URL: default from the region")
-    auth_url: str | None = _setting("CG_AUTH_URL: default from the region")
-    per_page: str | None = _setting("CG_PER_PAGE: 1..1000, default 1000")
-    http_timeout: str | None = _setting("CG_HTTP_TIMEOUT: CONNECT,READ seconds")
-    max_retries: str | None = _setting("CG_MAX_RETRIES: 0..50")
-    retry_budget_seconds: str | None = _setting("CG_RETRY_BUDGET_SECONDS")
-    backoff_seconds: str | None = _setting("CG_BACKOFF_SECONDS")
-    extra_params: str | None = _setting("CG_EXTRA_PARAMS: a query string sent on every page")
-    concurrency: str | None = _setting("CG_CONCURRENCY: days synced at once, 1..16, default 1")
-    max_requests_per_second: str | None = _setting(
-        "CG_MAX_REQUESTS_PER_SECOND: a ceiling across all day streams, unset for none"
+    region: Region | None = Field(default=None, description=RULES["region"].description)
+    api_url: str | None = Field(default=None, description=RULES["api_url"].description)
+    auth_url: str | None = Field(default=None, description=RULES["auth_url"].description)
+    per_page: int = Field(
+        default=ClientSettings.per_page, description=RULES["per_page"].description
+    )
+    http_timeout: list[float] = Field(
+        default=[DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT],
+        description=RULES["http_timeout"].description,
+    )
+    max_retries: int = Field(
+        default=DEFAULT_MAX_RETRIES, description=RULES["max_retries"].description
+    )
+    retry_budget_seconds: float = Field(
+        default=DEFAULT_RETRY_BUDGET_SECONDS,
+        description=RULES["retry_budget_seconds"].description,
+    )
+    backoff_seconds: float = Field(
+        default=DEFAULT_BACKOFF_SECONDS, description=RULES["backoff_seconds"].description
+    )
+    extra_params: str | None = Field(default=None, description=RULES["extra_params"].description)
+    concurrency: int = Field(
+        default=ClientSettings.concurrency, description=RULES["concurrency"].description
+    )
+    max_requests_per_second: float | None = Field(
+        default=None, description=RULES["max_requests_per_second"].description
     )
     # Hardening (docs/hardening.md)
-    http_headers_deadline_seconds: str | None = _setting("CG_HTTP_HEADERS_DEADLINE_SECONDS")
-    http_response_deadline_seconds: str | None = _setting("CG_HTTP_RESPONSE_DEADLINE_SECONDS")
-    max_body_bytes: str | None = _setting("CG_MAX_BODY_BYTES")
-    max_json_depth: str | None = _setting("CG_MAX_JSON_DEPTH")
-    max_pages_per_day: str | None = _setting("CG_MAX_PAGES_PER_DAY")
-
-    _settings: ClientSettings | None = PrivateAttr(default=None)
+    http_headers_deadline_seconds: float = Field(
+        default=DEFAULT_HEADERS_DEADLINE_SECONDS,
+        description=RULES["http_headers_deadline_seconds"].description,
+    )
+    http_response_deadline_seconds: float = Field(
+        default=DEFAULT_RESPONSE_DEADLINE_SECONDS,
+        description=RULES["http_response_deadline_seconds"].description,
+    )
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES, description=RULES["max_body_bytes"].description
+    )
+    max_json_depth: int = Field(
+        default=DEFAULT_MAX_JSON_DEPTH, description=RULES["max_json_depth"].description
+    )
+    max_pages_per_day: int = Field(
+        default=DEFAULT_MAX_PAGES_PER_DAY, description=RULES["max_pages_per_day"].description
+    )
 
     @classmethod
     def setting_fields(cls) -> list[str]:
         return [name for name in cls.model_fields if name not in CREDENTIAL_FIELDS]
 
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> CustomerGaugeResource:
-        """The shipped wiring: each field an EnvVar of its variable. The credentials always
-        (a missing one fails the run naming it); another setting when its variable is set
-        where the code location loads (an unset EnvVar would fail the run, and an unset
-        setting has a default)."""
-        environ = os.environ if environ is None else environ
-        settings = {
-            name: EnvVar(variable_for(name))
-            for name in cls.setting_fields()
-            if environ.get(variable_for(name), "").strip()
-        }
-        return cls(
-            client_id=EnvVar("CG_CLIENT_ID"), client_secret=EnvVar("CG_CLIENT_SECRET"), **settings
-        )
+    @model_validator(mode="after")
+    def _settings_are_valid(self) -> CustomerGaugeResource:
+        # Made with EnvVar credentials where the definitions load, and again with their
+        # values when a run starts: only the settings are judged here.
+        check_client_values(self._setting_values())
+        return self
+
+    def _setting_values(self) -> dict[str, Any]:
+        return {rule.name: getattr(self, rule.name) for rule in CLIENT_RULES}
 
     def client_settings(self) -> ClientSettings:
-        if self._settings is None:
-            values = {variable_for(name): getattr(self, name) for name in self.setting_fields()}
-            return ClientSettings.from_env({k: v for k, v in values.items() if v is not None})
-        return self._settings
+        """The typed fields as the client takes them; fails naming the region (or the URLs)
+        when neither is set."""
+        return client_settings(self._setting_values())
 
     def credentials(self) -> tuple[str, str]:
         for variable, value in (
@@ -107,7 +139,7 @@ class CustomerGaugeResource(ConfigurableResource):
         return self.client_settings()
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        self._settings = self.validate()
+        self.validate()
 
     @contextmanager
     def get_client(self) -> Iterator[CustomerGaugeClient]:

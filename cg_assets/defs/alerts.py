@@ -49,6 +49,12 @@ from cg_assets.settings import LoadSettings
 
 SENSOR_NAME = "customergauge_alerts"
 URL_VARIABLE = "CG_ALERT_WEBHOOK_URL"
+# The sensor's description in the UI, and the variable's in docs/configuration.md.
+SENSOR_DESCRIPTION = (
+    f"A Slack-compatible incoming webhook the sensor {SENSOR_NAME} posts to (opt-in: nothing "
+    "is posted while it is unset), once per failed sync day, hole or overdue close, red "
+    "freshness check and new untyped field (docs/operations.md); a secret, never shown."
+)
 TICK_SECONDS = 60
 EVENTS_PER_TICK = 500
 MAX_PENDING = 50
@@ -295,9 +301,7 @@ def build_alert_sensor(settings: LoadSettings) -> SensorDefinition:
         name=SENSOR_NAME,
         minimum_interval_seconds=TICK_SECONDS,
         default_status=sensor_status(settings.automation),
-        description=f"Posts to the Slack-compatible webhook {URL_VARIABLE} (opt-in: nothing is "
-        "posted while it is unset) once per failed sync day, hole or overdue close, red "
-        "freshness check and new untyped field.",
+        description=SENSOR_DESCRIPTION,
     )
     def _alerts(context: SensorEvaluationContext) -> SkipReason:
         url = EnvVar(URL_VARIABLE).get_value()

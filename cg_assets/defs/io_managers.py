@@ -8,7 +8,7 @@ no rows, and a range without any file is an empty frame of the table's declared 
 so a query over it still finds every column with its type.
 
 A daily-partitioned asset that returns a polars DataFrame has it written as its day's
-file, `{CG_LAKE_ROOT}/customergauge/{asset name}/date=YYYY-MM-DD/data.parquet`, published
+file, `{lake root}/customergauge/{asset name}/date=YYYY-MM-DD/data.parquet`, published
 atomically like the sync's files (staged outside the table, then renamed or uploaded in
 one step). The sync assets return no value: they write their days themselves.
 
@@ -37,7 +37,7 @@ from cg_assets.lake import parquet_lake as lake_files
 from cg_assets.lake.columns import SCHEMA_VERSION
 from cg_assets.lake.formats import is_delta, open_lake
 from cg_assets.lake.parquet_lake import ParquetLake
-from cg_assets.settings import lake_root_from_env
+from cg_assets.settings import DEFAULT_LAKE_ROOT, RULES, TableFormat
 
 # The project's own tenant's key (customergauge_io_manager); a component tenant's has its prefix.
 LAKE_IO_MANAGER_KEY = DEFAULT_TENANT.io_manager_key
@@ -90,13 +90,13 @@ def scan_days(lake: ParquetLake, table: str, days: list[dt.date]) -> pl.LazyFram
 class LakeFrameIOManager(ConfigurableIOManager):
     """Loads lake tables as polars LazyFrames; stores a daily asset's DataFrame as its day file."""
 
-    root: str | None = Field(default=None, description="Default CG_LAKE_ROOT, else data/lake.")
-    table_format: str | None = Field(
-        default=None, description="parquet or delta; default CG_TABLE_FORMAT, else parquet."
+    root: str = Field(default=DEFAULT_LAKE_ROOT, description=RULES["lake_root"].description)
+    table_format: TableFormat = Field(
+        default=TableFormat.parquet, description=RULES["table_format"].description
     )
 
     def _lake(self) -> ParquetLake:
-        return open_lake(self.root or lake_root_from_env(), self.table_format)
+        return open_lake(self.root, self.table_format.value)
 
     def load_input(self, context: InputContext) -> pl.LazyFrame:
         lake = self._lake()

@@ -37,7 +37,7 @@ from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.privacy.policy import LakePrivacy
 from cg_assets.privacy.retention import findings, retention_pass
-from cg_assets.settings import LoadSettings, PrivacySettings, SettingsError
+from cg_assets.settings import LoadSettings
 
 RETENTION_JOB_SUFFIX = "pii_retention"
 RETENTION_SCHEDULE_SUFFIX = "pii_retention_daily"
@@ -166,11 +166,9 @@ def build_retention_schedule(
     job_def: JobDefinition,
     settings: LoadSettings,
     tenant: Tenant = DEFAULT_TENANT,
-    retention_set: bool | None = None,
+    retention_set: bool = False,
 ) -> ScheduleDefinition:
-    """`retention_set`: whether a retention is configured (None: read CG_PII_RETENTION_DAYS)."""
-    if retention_set is None:
-        retention_set = _retention_is_set()
+    """`retention_set`: a retention is configured, so the schedule runs even with automation off."""
     return ScheduleDefinition(
         name=tenant.name(RETENTION_SCHEDULE_SUFFIX),
         job=job_def,
@@ -179,11 +177,3 @@ def build_retention_schedule(
         default_status=schedule_status(settings.automation or retention_set),
         description="Every night, apply CG_PII_RETENTION_DAYS to days that passed it.",
     )
-
-
-def _retention_is_set() -> bool:
-    """A retention that is set is meant to run, even with CG_AUTOMATION off."""
-    try:
-        return PrivacySettings.from_env().retention_days is not None
-    except SettingsError:
-        return True  # the run will fail at its start, naming the variable

@@ -15,8 +15,10 @@
   CG_CLIENT_ID, placeholder credentials under the hourly schedule) or writes nothing
   leaves both free, so the corrected settings are accepted by the next run.
 - **Moving on deliberately** (the same tenant under a new URL or a new Connected App):
-  CG_ADOPT_API=<the new fingerprint, printed in the error> makes the next run record the
-  new API. The value must match, so a leftover variable never accepts another switch.
+  CG_ADOPT_API=<the new fingerprint, printed in the error> (the lake resource's
+  `adopt_api`, read where the definitions load like every setting) makes the next run
+  record the new API. The value must match, so a leftover variable never accepts another
+  switch.
 """
 
 from __future__ import annotations
@@ -169,10 +171,13 @@ def check_run_start(
     settings = customergauge.client_settings()
     current = api_fingerprint(settings.api_url, customergauge.credentials()[0])
     in_instance = instance_fingerprint(instance, context.asset_key)
-    adopting = os.environ.get(ADOPT_VARIABLE, "").strip() == current
-    move_on = f"{ADOPT_VARIABLE}={current} for one run. Nothing was fetched or written."
+    adopting = lake.adopt_api == current
+    move_on = (
+        f"{ADOPT_VARIABLE}={current} (a component tenant's attribute adopt_api) for one run. "
+        "Nothing was fetched or written."
+    )
     if not adopting and in_instance not in (None, current):
-        home = os.environ.get("DAGSTER_HOME", "(not set)")
+        home = instance.root_directory  # DAGSTER_HOME, as the instance was opened
         raise SettingsError(
             f"DAGSTER_HOME={home!r} holds cursors of {context.asset_key.to_user_string()} "
             f"from another CustomerGauge API (fingerprint {in_instance}; this run's API, from "

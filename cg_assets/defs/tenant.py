@@ -8,7 +8,7 @@ tag the sensor counts a day's attempts by.
 
 The default prefix gives the names cg_assets always had (`customergauge/...` assets,
 `customergauge_sync_job`, ...), so existing instances and run history keep their meaning.
-The project's own code location (`DEFAULT_TENANT`, configured from CG_* variables) also
+The project's own tenant (`DEFAULT_TENANT`: its defs.yaml sets legacy_resource_keys) also
 keeps its resource keys `customergauge` and `lake`; a component tenant's are always
 prefixed, even with the default prefix. Every tenant's lake IO manager has a key of its own
 (`customergauge_io_manager`, ...): none takes the code location's default `io_manager`, which

@@ -1,9 +1,9 @@
 """One CustomerGauge tenant's definitions: assets, checks, jobs, schedules, sensors, resources.
 
-The one builder both routes use: `cg_assets/definitions.py` (the project's own code location,
-configured from CG_* variables) and `CustomerGaugeComponent` (typed attributes in a defs.yaml,
-any number of tenants in one code location). Everything is named after the tenant
-(tenant.py), so two tenants' definitions merge without a clash.
+What `CustomerGaugeComponent` builds, from typed settings and resources: the project's own
+tenant (cg_assets/defs/customergauge/defs.yaml) and any number of others in one code
+location. Everything is named after the tenant (tenant.py), so two tenants' definitions
+merge without a clash.
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
 from cg_assets.settings import LoadSettings
 
 
+def _retention_set(lake: LakeResource) -> bool:
+    return lake.privacy is not None and lake.privacy.retention_days is not None
+
+
 def build_tenant_definitions(
     settings: LoadSettings,
     client: CustomerGaugeResource,
@@ -40,9 +44,7 @@ def build_tenant_definitions(
     io_manager: LakeFrameIOManager,
     tenant: Tenant = DEFAULT_TENANT,
     endpoints: tuple[Endpoint, ...] = ENDPOINTS,
-    retention_set: bool | None = None,
 ) -> Definitions:
-    """`retention_set`: whether a PII retention is configured (None: read the variable)."""
     keys = [asset_key_for(e, tenant) for e in endpoints]
     job = build_sync_job(keys, daily_partitions(settings), tenant)
     retention_job = build_retention_job(endpoints, settings, tenant)
@@ -70,7 +72,8 @@ def build_tenant_definitions(
         jobs=[job, retention_job, build_erasure_job(endpoints, tenant)],
         schedules=[
             build_catch_up_schedule(job, keys, settings, tenant),
-            build_retention_schedule(retention_job, settings, tenant, retention_set),
+            # A retention that is set is meant to run, even with automation off.
+            build_retention_schedule(retention_job, settings, tenant, _retention_set(lake)),
         ],
         sensors=sensors,
         resources={

@@ -1,18 +1,16 @@
-"""Which lake a run writes: CG_TABLE_FORMAT=parquet (one file per day, the default) or delta
+"""Which lake a run writes: table_format parquet (one file per day, the default) or delta
 (one Delta table per endpoint, one commit per day; docs/delta.md). Both have the same
 interface (ParquetLake's), so the sync, the assets and the privacy passes do not care."""
 
 from __future__ import annotations
 
 from cg_assets.lake.parquet_lake import ParquetLake
-from cg_assets.settings import table_format_from_env
+from cg_assets.settings import RULES
 
 
-def open_lake(root: str, table_format: str | None = None) -> ParquetLake:
-    """The lake at `root` in `table_format` (default: CG_TABLE_FORMAT)."""
-    # A format given in code is checked like the variable (same message).
-    env = None if table_format is None else {"CG_TABLE_FORMAT": table_format}
-    if table_format_from_env(env) == "delta":
+def open_lake(root: str, table_format: str = "parquet") -> ParquetLake:
+    """The lake at `root` in `table_format` (checked by its rule, as everywhere)."""
+    if RULES["table_format"].of(table_format) == "delta":
         from cg_assets.lake.delta_lake import DeltaLake  # deltalake is an optional extra
 
         return DeltaLake(root)

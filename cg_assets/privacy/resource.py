@@ -1,26 +1,40 @@
-"""The Dagster resource for the personal-data policy: settings and keys in, a LakePrivacy out.
+"""The Dagster resource for the personal-data policy: typed settings and keys in, a
+LakePrivacy out.
 
-The keys are resource fields set to `dagster.EnvVar("CG_PII_KEY")` (and
-`EnvVar("CG_PII_PREVIOUS_KEYS")`): resolved when a run starts, never shown in run config or
-the UI. The other fields override CG_PII_MODE and CG_PII_RETENTION_DAYS.
+The keys are resource fields set to `dagster.EnvVar` (the project's own tenant:
+`EnvVar("CG_PII_KEY")`, `EnvVar("CG_PII_PREVIOUS_KEYS")`): resolved when a run starts,
+never shown in run config or the UI. The other fields are typed, checked by their rules
+(cg_assets/settings.py) when the resource is made; nothing here reads the environment.
 """
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
-from dagster import ConfigurableResource, EnvVar
-from pydantic import Field
+from dagster import ConfigurableResource
+from pydantic import ConfigDict, Field, model_validator
 
 from cg_assets.lake.parquet_lake import ParquetLake
 from cg_assets.privacy.hashing import Keyring
 from cg_assets.privacy.policy import LakePrivacy
 from cg_assets.privacy.requirements import keyring_of
-from cg_assets.settings import PII_MODES, PrivacySettings, SettingsError
+from cg_assets.settings import RULES, PiiMode, PrivacySettings, SettingsError, privacy_settings
+
+# The resource's field for each setting (the component's attribute and the variable carry
+# the pii_ prefix: CG_PII_MODE, pii_mode).
+FIELDS = {
+    "pii_mode": "mode",
+    "pii_retention_days": "retention_days",
+    "pii_clear_segments": "clear_segments",
+}
 
 
 class PrivacyResource(ConfigurableResource):
     """What the lake keeps of personal data: keep, hash (HMAC-SHA256) or drop; retention."""
+
+    # A refused value's error must not quote the others: the keys are among them once a
+    # run resolves its EnvVars.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     key: str | None = Field(
         default=None, description="HMAC key; use EnvVar('CG_PII_KEY'). Never put the value here."
@@ -29,33 +43,24 @@ class PrivacyResource(ConfigurableResource):
         default=None,
         description="Comma-separated earlier keys, after a rotation; use EnvVar('CG_PII_PREVIOUS_KEYS').",
     )
-    mode: str | None = Field(default=None, description="keep, hash or drop; default CG_PII_MODE.")
+    mode: PiiMode = Field(default=PiiMode.keep, description=RULES["pii_mode"].description)
     retention_days: int | None = Field(
-        default=None, description="Default CG_PII_RETENTION_DAYS (unset: for ever)."
+        default=None, description=RULES["pii_retention_days"].description
     )
-    clear_segments: str | None = Field(
-        default=None,
-        description="Segment names whose values stay clear in hash/drop mode, comma-separated; "
-        "default CG_PII_CLEAR_SEGMENTS.",
+    clear_segments: list[str] = Field(
+        default=[], description=RULES["pii_clear_segments"].description
     )
 
-    read_environment: bool = Field(
-        default=True,
-        description="Fill the unset fields from CG_PII_* (the env-driven code location); a "
-        "component tenant sets every field itself and reads no variable.",
-    )
+    @model_validator(mode="after")
+    def _settings_are_valid(self) -> PrivacyResource:
+        self.privacy_settings()
+        return self
+
+    def _values(self) -> dict[str, Any]:
+        return {setting: getattr(self, field) for setting, field in FIELDS.items()}
 
     def privacy_settings(self) -> PrivacySettings:
-        env = dict(os.environ) if self.read_environment else {}
-        if self.mode is not None:
-            env["CG_PII_MODE"] = self.mode
-        if self.retention_days is not None:
-            env["CG_PII_RETENTION_DAYS"] = str(self.retention_days)
-        if self.clear_segments is not None:
-            env["CG_PII_CLEAR_SEGMENTS"] = self.clear_segments
-        settings = PrivacySettings.from_env(env)
-        assert settings.mode in PII_MODES
-        return settings
+        return privacy_settings(self._values(), lambda setting: FIELDS[setting])
 
     def keyring(self) -> Keyring:
         return keyring_of(self.key, self.previous_keys)
@@ -71,10 +76,3 @@ class PrivacyResource(ConfigurableResource):
             raise SettingsError(
                 f"CG_LAKE_ROOT={lake.root!r}: the suppression list could not be read ({exc})."
             ) from None
-
-
-def secret_from_env(variable: str) -> EnvVar | None:
-    """EnvVar(variable) when it is set where the definitions load, else None: an EnvVar of an
-    unset variable fails every run that uses the resource, even in keep mode."""
-    value = os.environ.get(variable)
-    return EnvVar(variable) if value is not None and value.strip() else None

@@ -41,7 +41,14 @@ ROOT = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 
 
-def sync(instance: DagsterInstance, simulator, lake_root: Path, day: dt.date = DAY, **credentials):
+def sync(
+    instance: DagsterInstance,
+    simulator,
+    lake_root: Path,
+    day: dt.date = DAY,
+    adopt_api: str | None = None,
+    **credentials,
+):
     return materialize(
         [build_sync_asset(NON_RESPONSES, SETTINGS)],
         partition_key=day.isoformat(),
@@ -49,7 +56,7 @@ def sync(instance: DagsterInstance, simulator, lake_root: Path, day: dt.date = D
         resources=with_lake_io_manager(
             {
                 "customergauge": make_resource(simulator, **credentials),
-                "lake": LakeResource(root=str(lake_root)),
+                "lake": LakeResource(root=str(lake_root), adopt_api=adopt_api),
             }
         ),
         raise_on_error=False,
@@ -198,16 +205,14 @@ def test_moving_on_deliberately_takes_the_new_fingerprint_only(
     assert sync(instance, simulator, lake).success
     new = api_fingerprint(other_api.url, DEMO_CLIENT_ID)
 
-    monkeypatch.setenv(ADOPT_VARIABLE, "0123456789abcdef")  # another value accepts nothing
-    assert not sync(instance, other_api, lake).success
+    # CG_ADOPT_API in the project's defs.yaml: the lake resource's adopt_api
+    assert not sync(instance, other_api, lake, adopt_api="0123456789abcdef").success  # another
 
-    monkeypatch.setenv(ADOPT_VARIABLE, new)
-    assert sync(instance, other_api, lake).success
+    assert sync(instance, other_api, lake, adopt_api=new).success
     assert read_origin(ParquetLake(str(lake))) == new
     assert instance_fingerprint(instance, KEY) == new
 
-    monkeypatch.delenv(ADOPT_VARIABLE)
-    assert sync(instance, other_api, lake).success  # recorded: no variable needed any more
+    assert sync(instance, other_api, lake).success  # recorded: no adopt_api needed any more
     assert not sync(instance, simulator, lake).success  # and the old API is now the other one
 
 

@@ -161,7 +161,7 @@ def test_transient_faults_are_retried_without_losing_or_repeating_a_record(
     simulator, control, fault, cause
 ):
     control.inject({**fault, "times": 2})
-    with make_resource(simulator, http_timeout="2,1").get_client() as client:
+    with make_resource(simulator, http_timeout=[2, 1]).get_client() as client:
         records, _ = fetch_day(client)
         keys = [r["number_customergauge"] for r in records]
         assert keys == truth_keys(control)

@@ -25,7 +25,14 @@ from dagster.components.testing import create_defs_folder_sandbox
 
 import cg_assets
 from cg_assets import CustomerGaugeComponent
-from cg_assets.components.reference import attribute_table
+from cg_assets.components.project import project_variables
+from cg_assets.components.reference import (
+    VARIABLES_BEGIN,
+    VARIABLES_END,
+    attribute_table,
+    replaced,
+    variable_table,
+)
 from cg_assets.settings import SettingsError
 from cg_assets_tests.conftest import ROOT, SIM_START, TEST_PER_PAGE
 from cg_assets_tests.truth import assert_rows_equal_truth
@@ -215,7 +222,7 @@ def test_each_tenant_syncs_into_its_own_lake_only(
 
 def test_the_docs_attribute_table_is_the_generated_one() -> None:
     docs = (ROOT / "docs" / "component.md").read_text()
-    assert attribute_table() in docs, "run python -m cg_assets.components.reference"
+    assert attribute_table() in docs, "run python -m cg_assets.components.reference --write"
 
 
 class Regrouped(CustomerGaugeComponent):
@@ -255,3 +262,56 @@ def test_a_tenant_with_the_default_prefix_leaves_the_default_io_manager_alone(
         keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
     assert "customergauge/non_responses" in keys
     assert resources == {"customergauge_api", "customergauge_lake", "customergauge_io_manager"}
+
+
+def test_the_docs_variable_table_is_the_generated_one() -> None:
+    docs = (ROOT / "docs" / "configuration.md").read_text()
+    assert variable_table() in docs, "run python -m cg_assets.components.reference --write"
+
+
+def test_the_variable_table_follows_the_project_defs_yaml_and_the_attributes() -> None:
+    """Each row is an attribute of the project's defs.yaml, in its order: its variable, its
+    default (the template's fallback, else the attribute's, in the variable's text form)
+    and its description; then the alert sensor's own variable."""
+    table = variable_table()
+    rows = [line for line in table.splitlines() if line.startswith("| `CG_")]
+    listed = [row.split("`")[1] for row in rows]
+    assert listed == [t.variable for t in project_variables().values()] + ["CG_ALERT_WEBHOOK_URL"]
+    assert "| `CG_LAKE_ROOT` | `lake_root` | `data/lake` | load |" in table  # the fallback
+    assert "| `CG_HTTP_TIMEOUT` | `http_timeout` | `10,60` | load |" in table  # variable's form
+    assert "| `CG_CLIENT_SECRET` | `client_secret` | none | run (`dagster.EnvVar`) |" in table
+    for row in rows[:-1]:
+        attribute = row.split("`")[3]
+        description = CustomerGaugeComponent.get_model_cls().model_json_schema()["properties"][
+            attribute
+        ]["description"]
+        assert description.split(" (")[0].split("(docs/")[0][:30] in row, attribute
+
+
+def test_write_replaces_the_generated_table_and_nothing_else() -> None:
+    table = variable_table()
+    stale = f"intro\n{VARIABLES_BEGIN}\n| `CG_GONE` | stale |\n{VARIABLES_END}\noutro\n"
+    assert replaced(stale, table) == f"intro\n{table}\noutro\n"
+    with pytest.raises(ValueError, match="no generated table"):
+        replaced("a page without the markers", table)
+
+
+def test_the_attributes_choices_are_the_settings_choices() -> None:
+
+    from cg_assets.customergauge import wire
+    from cg_assets.settings import PII_MODES, SCHEMA_CONTRACT_CHOICES, TABLE_FORMATS
+
+    literal = {
+        "region": wire.REGIONS,
+        "date_field": wire.PERIOD_FIELDS,
+        "responses_date_field": wire.RESPONSES_PERIOD_FIELDS,
+        "schema_contract": SCHEMA_CONTRACT_CHOICES,
+        "table_format": TABLE_FORMATS,
+        "pii_mode": PII_MODES,
+    }
+    schema = CustomerGaugeComponent.get_model_cls().model_json_schema()["properties"]
+    for name, expected in literal.items():
+        enum = schema[name].get("enum") or next(
+            p["enum"] for p in schema[name]["anyOf"] if "enum" in p
+        )
+        assert tuple(enum) == tuple(expected), name

@@ -137,7 +137,8 @@ def test_automation_switches_the_schedule_the_sensor_and_the_freshness_policy(
 def test_the_automation_default_is_the_same_in_the_docs_the_code_and_make_run(clean_settings):
     assert automation_view(defs()) == AUTOMATION["off"]  # the code: dagster api grpc, Helm
     reference = (ROOT / "docs" / "configuration.md").read_text()
-    assert "| `CG_AUTOMATION` | `off` (`on` in `make run`) |" in reference
+    assert "| `CG_AUTOMATION` | `automation` | `off` | load |" in reference  # the generated row
+    assert "`make run` changes two defaults: `CG_AUTOMATION` is `on`" in reference
     script = (ROOT / "scripts" / "run-demo").read_text()
     assert script.count('export CG_AUTOMATION="${CG_AUTOMATION:-on}"') == 2  # demo and tenant
 

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 from dagster import AssetRecordsFilter, DagsterInstance, materialize
 from deltalake import DeltaTable
+from pydantic import ValidationError
 
 from cg_assets.customergauge.endpoints import NON_RESPONSES
 from cg_assets.defs.assets import asset_key_for, build_sync_asset
@@ -99,13 +100,14 @@ def latest_metadata(instance: DagsterInstance, day: dt.date) -> dict[str, Any]:
 
 def test_the_table_format_setting_picks_the_lake(tmp_path, monkeypatch):
     assert type(open_lake(str(tmp_path))) is ParquetLake
-    monkeypatch.setenv("CG_TABLE_FORMAT", "Delta")
-    assert isinstance(open_lake(str(tmp_path)), DeltaLake)
-    monkeypatch.setenv("CG_TABLE_FORMAT", "iceberg")
-    with pytest.raises(SettingsError, match=r"CG_TABLE_FORMAT='iceberg'.*parquet or delta"):
-        open_lake(str(tmp_path))
-    with pytest.raises(SettingsError, match="CG_TABLE_FORMAT='orc'"):
-        LakeResource(root=str(tmp_path), table_format="orc").get_lake()
+    assert isinstance(open_lake(str(tmp_path), "Delta"), DeltaLake)
+    monkeypatch.setenv("CG_TABLE_FORMAT", "delta")  # a run reads no variable: the typed value
+    assert type(LakeResource(root=str(tmp_path)).get_lake()) is ParquetLake
+    assert isinstance(LakeResource(root=str(tmp_path), table_format="delta").get_lake(), DeltaLake)
+    with pytest.raises(SettingsError, match=r"table_format='iceberg'.*parquet or delta"):
+        open_lake(str(tmp_path), "iceberg")
+    with pytest.raises(ValidationError, match="table_format"):
+        LakeResource(root=str(tmp_path), table_format="orc")
 
 
 def test_full_sync_then_catch_up_equal_the_truth_through_the_log(

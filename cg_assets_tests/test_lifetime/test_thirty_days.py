@@ -51,8 +51,8 @@ from dagster import (
 )
 
 from cg_assets import clock
+from cg_assets.components.project import build_definitions
 from cg_assets.customergauge.endpoints import ENDPOINTS
-from cg_assets.definitions import build_definitions
 from cg_assets.defs import automation
 from cg_assets.defs.assets import build_sync_asset
 from cg_assets.defs.checks import NO_HOLES

@@ -15,6 +15,7 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
+from pydantic import ValidationError
 
 from cg_assets.customergauge.endpoints import NON_RESPONSES
 from cg_assets.defs.resources import LakeResource
@@ -172,9 +173,23 @@ def test_keep_mode_is_the_default_and_says_clear(instance, cg_resource, control,
 @pytest.mark.parametrize(
     ("privacy", "names"),
     [
+        ({"mode": "scramble"}, ["mode", "'keep', 'hash' or 'drop'"]),
+        ({"retention_days": -1}, ["retention_days=-1 is invalid", "from 0 to 36600"]),
+        ({"clear_segments": ["Country", "country"]}, ["clear_segments=", "each name once"]),
+    ],
+)
+def test_a_bad_privacy_setting_is_refused_when_the_resource_is_made(privacy, names):
+    with pytest.raises(ValidationError) as info:
+        PrivacyResource(**privacy)
+    for name in names:
+        assert name in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("privacy", "names"),
+    [
         ({"mode": "hash"}, ["CG_PII_KEY is not set", "CG_PII_MODE=hash"]),
         ({"mode": "hash", "key": "short"}, ["CG_PII_KEY is too short", "at least 32"]),
-        ({"mode": "scramble"}, ["CG_PII_MODE='scramble' is invalid", "keep", "hash", "drop"]),
         ({"retention_days": 30}, ["CG_PII_KEY is not set", "CG_PII_RETENTION_DAYS=30"]),
     ],
 )
@@ -200,7 +215,7 @@ def test_the_key_never_leaves_the_environment(
     """The shipped wiring (CG_PII_KEY through dagster.EnvVar): after a hashed sync, a
     retention pass and an erasure, the key is nowhere under DAGSTER_HOME, in the lake, in
     run configs, the event log or the process output."""
-    from cg_assets.defs.resources import default_resources
+    from cg_assets.components.project import project_component
     from cg_assets_tests.test_privacy.helpers import erase_job_result, retention_job_result
     from cg_assets_tests.test_privacy.test_erasure import everything_under
     from cg_simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
@@ -218,7 +233,7 @@ def test_the_key_never_leaves_the_environment(
         "CG_PII_RETENTION_DAYS": "1",
     }.items():
         monkeypatch.setenv(name, value)
-    resources = default_resources()
+    resources = project_component().resources()  # the project's defs.yaml
     sync(instance, resources, DAY)
     assert retention_job_result(instance, resources).success
     victim = control.truth(start=DAY, end=DAY)[0]

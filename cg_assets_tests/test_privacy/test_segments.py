@@ -93,7 +93,12 @@ def test_the_allow_list_keeps_those_segments_clear_but_never_an_email_or_phone(
     instance, cg_resource, control, lake_root
 ):
     control.configure(extra_personal_fields=True)
-    allowed = " country ,Division,Contact E-mail,Callback Number"  # spaces and case are ignored
+    allowed = [
+        " country ",
+        "Division",
+        "Contact E-mail",
+        "Callback Number",
+    ]  # spaces, case: ignored
     resources = resources_for(cg_resource, lake_root, mode="hash", clear_segments=allowed)
     sync(instance, resources, DAY)
     truth = truth_by_key(control, DAY, DAY)
@@ -118,7 +123,7 @@ def test_drop_mode_nulls_the_segment_values_but_the_allowed_ones(
     instance, cg_resource, control, lake_root
 ):
     control.configure(extra_personal_fields=True)
-    resources = resources_for(cg_resource, lake_root, mode="drop", clear_segments="Country")
+    resources = resources_for(cg_resource, lake_root, mode="drop", clear_segments=["Country"])
     sync(instance, resources, DAY)
     truth = truth_by_key(control, DAY, DAY)
     for row in pq.read_table(day_file(lake_root, DAY)).to_pylist():

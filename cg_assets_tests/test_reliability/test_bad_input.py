@@ -17,9 +17,10 @@ import re
 import sys
 
 import pytest
+from pydantic import ValidationError
 
 from cg_assets.defs.resources import LakeResource
-from cg_assets.settings import LoadSettings, SettingsError
+from cg_assets.settings import LoadSettings
 from cg_assets_tests.conftest import SIM_START, TEST_PER_PAGE, in_memory_instance, make_resource
 from cg_assets_tests.test_reliability.helpers import (
     assert_file_equals,
@@ -134,20 +135,24 @@ def test_a_stuck_cursor_on_every_page_ends_the_run_instead_of_looping(
 
 # --- configuration, through a real run ---------------------------------------------------
 
-RUN_TIME_SETTINGS = [
-    (
-        {"region": "mars", "api_url": None, "auth_url": None},
-        ["CG_REGION='mars' is invalid", "eu, us, au"],
-    ),
+# Typed resource fields, checked by their rules when the resource is made (where the
+# definitions load): a run never starts with them.
+RESOURCE_SETTINGS = [
+    ({"region": "mars", "api_url": None, "auth_url": None}, ["region", "'eu', 'us' or 'au'"]),
     (
         {"api_url": "ftp://api.example.com"},
-        ["CG_API_URL='ftp://api.example.com' is invalid", "http(s) URL"],
+        ["api_url='ftp://api.example.com' is invalid", "http(s) URL"],
     ),
-    ({"auth_url": "auth.eu.customergauge.com/token"}, ["CG_AUTH_URL=", "http(s) URL"]),
-    ({"per_page": 0}, ["CG_PER_PAGE='0' is invalid", "from 1 to 1000"]),
-    ({"http_timeout": "fast"}, ["CG_HTTP_TIMEOUT='fast' is invalid", "CONNECT,READ"]),
-    ({"max_retries": 51}, ["CG_MAX_RETRIES='51' is invalid", "from 0 to 50"]),
+    ({"auth_url": "auth.eu.customergauge.com/token"}, ["auth_url=", "http(s) URL"]),
+    ({"per_page": 0}, ["per_page=0 is invalid", "from 1 to 1000"]),
+    ({"http_timeout": [0, 10]}, ["http_timeout=[0.0, 10.0] is invalid", "CONNECT,READ"]),
+    ({"max_retries": 51}, ["max_retries=51 is invalid", "from 0 to 50"]),
+]
+# What only a run can judge: the secrets' values (EnvVars, read when it starts), a region
+# (or URLs) it needs, and whether this process may write the lake.
+RUN_TIME_SETTINGS = [
     ({"client_secret": ""}, ["CG_CLIENT_SECRET is empty"]),
+    ({"region": None, "api_url": None, "auth_url": None}, ["region is not set"]),
     ({"lake": "not-writable"}, ["CG_LAKE_ROOT=", "is not writable", "a folder this process may"]),
 ]
 
@@ -157,6 +162,20 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("CG_"):
             monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "phrases"), RESOURCE_SETTINGS, ids=[next(iter(o)) for o, _ in RESOURCE_SETTINGS]
+)
+def test_a_bad_setting_is_refused_when_the_resource_is_made_naming_it(
+    simulator: SimulatorServer, control: SimulatorControl, overrides, phrases
+):
+    with pytest.raises(ValidationError) as info:
+        make_resource(simulator, **overrides)
+    for phrase in phrases:
+        assert phrase in str(info.value), f"{phrase!r} not in {info.value}"
+    stats = control.stats()
+    assert stats["api_requests"] == 0 and stats["token_requests"] == 0
 
 
 @pytest.mark.parametrize(
@@ -207,10 +226,15 @@ def test_a_bad_load_time_setting_fails_the_code_location_load_naming_it(
     module = "cg_assets.definitions"
     loaded = sys.modules.pop(module, None)
     try:
-        with pytest.raises(SettingsError) as info:
+        # dg wraps the component's error (the defs.yaml attribute that read the variable)
+        with pytest.raises(Exception) as info:
             importlib.import_module(module).defs()  # a dg @definitions function: loads here
     finally:
         sys.modules.pop(module, None)
         if loaded is not None:
             sys.modules[module] = loaded
-    assert message in str(info.value)
+    causes, error = [], info.value
+    while error is not None:
+        causes.append(str(error))
+        error = error.__cause__ or error.__context__
+    assert message in "\n".join(causes)

@@ -145,7 +145,7 @@ class Harness:
                 "api_url": self.simulator.url,
                 "auth_url": self.simulator.token_url,
                 "per_page": PER_PAGE,
-                "http_timeout": "5,5",
+                "http_timeout": [5, 5],
                 "max_retries": 2,
                 "backoff_seconds": 0.001,
             },

@@ -222,7 +222,7 @@ def check_scenario(
         "customergauge": make_resource(
             simulator,
             per_page=scenario.per_page,
-            http_timeout=f"2,{READ_TIMEOUT}",
+            http_timeout=[2, READ_TIMEOUT],
             max_retries=MAX_RETRIES,
             backoff_seconds=0.001,
         ),

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import instance_for_test, serialize_value
 
-from cg_assets.defs.resources import default_resources
+from cg_assets.components.project import project_component
 from cg_assets.settings import LoadSettings
 from cg_assets_tests.test_reliability.helpers import run_asset
 from cg_simulator import DEMO_CLIENT_ID, SimulatorControl, running_simulator
@@ -121,7 +121,8 @@ def test_no_secret_or_token_in_anything_a_run_leaves_behind(
             "CG_LAKE_ROOT": str(lake_root),
         }.items():
             monkeypatch.setenv(name, value)
-        resources = default_resources()  # the shipped wiring: secrets through EnvVar
+        # the shipped wiring: the project's defs.yaml, its secrets through EnvVar
+        resources = project_component().resources()
         attempts = f"failed after {MAX_RETRIES + 1} attempt(s)"
         scenarios = [
             ("a range, all good", [], None, YOUNG, None),

@@ -10,8 +10,8 @@ import json
 import pytest
 from dagster import SensorResult, SkipReason, build_sensor_context, materialize
 
+from cg_assets.components.project import build_definitions
 from cg_assets.customergauge.endpoints import ENDPOINTS, NON_RESPONSES
-from cg_assets.definitions import build_definitions
 from cg_assets.defs import sensors
 from cg_assets.defs.assets import (
     LAKE_POOL,
@@ -76,7 +76,9 @@ def test_catch_up_after_catch_up_on_today_fetches_only_new_records(
     """The production shape: cursors in Postgres, the lake on S3, today's partition."""
     sim, today = today_simulator
     settings = LoadSettings(start_date=today - dt.timedelta(days=1), settle_after_hours=48)
-    resources = with_lake_io_manager({"customergauge": make_resource(sim), "lake": LakeResource()})
+    resources = with_lake_io_manager(
+        {"customergauge": make_resource(sim), "lake": LakeResource(root=s3.root)}
+    )
     lake = resources["lake"].get_lake()
     with SimulatorControl(sim.url) as control:
         materialize_days(pg_instance, resources, settings, day=today)

@@ -41,8 +41,7 @@ def run(instance, resources, settings=YOUNG, **kwargs):
 
 @pytest.fixture
 def s3_resources(cg_resource, s3):
-    # LakeResource() reads CG_LAKE_ROOT (s3://...) when the run starts, as in a deployment.
-    return with_lake_io_manager({"customergauge": cg_resource, "lake": LakeResource()})
+    return with_lake_io_manager({"customergauge": cg_resource, "lake": LakeResource(root=s3.root)})
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ def test_the_funnel_reads_and_writes_days_on_s3(instance, cg_resource, control, 
     control.respond_records(day=DAY, count=8)
     resources = {
         "customergauge": cg_resource,
-        "lake": LakeResource(),  # CG_LAKE_ROOT=s3://..., as in a deployment
-        LAKE_IO_MANAGER_KEY: LakeFrameIOManager(),
+        "lake": LakeResource(root=s3.root),  # the lake on S3, as in a deployment
+        LAKE_IO_MANAGER_KEY: LakeFrameIOManager(root=s3.root),
     }
     syncs = [build_sync_asset(e, SETTINGS) for e in ENDPOINTS]
     funnel = build_funnel_asset(SETTINGS)

@@ -39,10 +39,9 @@ def day_keys(s3) -> dict[str, set[int]]:
 
 
 def test_erasure_and_retention_on_the_s3_lake(instance, cg_resource, control, s3, tmp_path):
-    # LakeResource() reads CG_LAKE_ROOT=s3://... when the run starts, as in a deployment.
     hashed = {
         "customergauge": cg_resource,
-        "lake": LakeResource(privacy=PrivacyResource(key=KEY_A, mode="hash")),
+        "lake": LakeResource(root=s3.root, privacy=PrivacyResource(key=KEY_A, mode="hash")),
     }
     sync(instance, hashed, FIRST, LAST)
     truth = truth_by_key(control, FIRST, LAST)
@@ -84,7 +83,9 @@ def test_erasure_and_retention_on_the_s3_lake(instance, cg_resource, control, s3
     # Retention in drop mode rewrites every aged day on S3.
     dropping = {
         "customergauge": cg_resource,
-        "lake": LakeResource(privacy=PrivacyResource(key=KEY_A, mode="drop", retention_days=1)),
+        "lake": LakeResource(
+            root=s3.root, privacy=PrivacyResource(key=KEY_A, mode="drop", retention_days=1)
+        ),
     }
     assert retention_job_result(instance, dropping).success
     for key in s3.keys(PREFIX):

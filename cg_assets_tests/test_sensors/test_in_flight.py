@@ -24,8 +24,8 @@ from dagster._core.events import DagsterEvent, DagsterEventType
 from dagster._core.test_utils import create_run_for_test
 from dagster._daemon.monitoring import run_monitoring
 
+from cg_assets.components.project import build_definitions
 from cg_assets.customergauge.endpoints import NON_RESPONSES
-from cg_assets.definitions import build_definitions
 from cg_assets.defs.assets import asset_key_for
 from cg_assets.defs.automation import (
     AUTOMATION_MAX_RUNTIME,

@@ -30,8 +30,8 @@ from dagster import (
 )
 
 from cg_assets import clock
+from cg_assets.components.project import build_definitions
 from cg_assets.customergauge.endpoints import ENDPOINTS, NON_RESPONSES, RESPONSES
-from cg_assets.definitions import build_definitions
 from cg_assets.defs import sensors
 from cg_assets.defs.assets import asset_key_for, build_sync_asset
 from cg_assets.defs.automation import SYNC_JOB_NAME

@@ -18,8 +18,8 @@ from dagster import (
 )
 from dagster._core.test_utils import create_run_for_test
 
+from cg_assets.components.project import build_definitions
 from cg_assets.customergauge.endpoints import ENDPOINTS, NON_RESPONSES
-from cg_assets.definitions import build_definitions
 from cg_assets.defs import sensors
 from cg_assets.defs.assets import asset_key_for, build_sync_asset
 from cg_assets.defs.automation import (

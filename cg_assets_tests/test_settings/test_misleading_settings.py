@@ -1,19 +1,19 @@
 """Settings that used to be accepted and then mislead (a period filter overridden by
 CG_EXTRA_PARAMS, a lake root with a stray space or `~`, an infinite timeout) are refused,
-naming the variable: by the parser, by `make run`'s check (the same parser), and at the
-start of a run, before any request."""
+naming the variable: by the parser, by `make run`'s check (the same parser), by the
+project's defs.yaml when the code location loads, and by a resource given them as typed
+values, when it is made (before any run)."""
 
 from __future__ import annotations
 
 import pytest
-from dagster import materialize
+from pydantic import ValidationError
 
-from cg_assets.customergauge.endpoints import NON_RESPONSES
-from cg_assets.defs.assets import build_sync_asset
+from cg_assets.components.project import project_component
 from cg_assets.defs.resources import LakeResource
-from cg_assets.settings import ClientSettings, LoadSettings, SettingsError, lake_root_from_env
+from cg_assets.settings import ClientSettings, SettingsError, lake_root_from_env
 from cg_assets.settings_check import EXIT_BAD_SETTING, check, main
-from cg_assets_tests.conftest import SIM_START, make_resource, with_lake_io_manager
+from cg_assets_tests.conftest import make_resource
 from cg_assets_tests.test_settings.test_settings import simulator_requests
 
 REGION = {"CG_REGION": "eu"}
@@ -110,50 +110,29 @@ def test_make_runs_check_refuses_them_in_the_demo_and_for_a_tenant(env, name, mo
 
 
 @pytest.mark.parametrize(
-    ("overrides", "name"),
+    ("fields", "named"),
     [
-        ({"extra_params": "period[field]=date_order"}, "CG_EXTRA_PARAMS sets"),
-        ({"http_timeout": "inf"}, "CG_HTTP_TIMEOUT='inf' is invalid"),
-        ({"max_requests_per_second": "1e-300"}, "CG_MAX_REQUESTS_PER_SECOND='1e-300' is invalid"),
+        ({"extra_params": "period[field]=date_order"}, "extra_params sets 'period[field]'"),
+        ({"http_timeout": [float("inf"), 10]}, "http_timeout=[inf, 10.0] is invalid"),
+        ({"max_requests_per_second": 1e-300}, "max_requests_per_second=1e-300 is invalid"),
     ],
 )
-def test_the_run_fails_at_its_start_before_any_request(
-    simulator, instance, tmp_path, overrides, name
-):
-    result = _sync(simulator, instance, make_resource(simulator, **overrides), str(tmp_path))
-    assert not result.success
-    assert name in _errors(result)
+def test_the_resource_refuses_them_when_it_is_made_before_any_request(simulator, fields, named):
+    # Typed fields, checked where the definitions load: no run starts with them.
+    with pytest.raises(ValidationError) as info:
+        make_resource(simulator, **fields)
+    assert named in str(info.value)
     assert simulator_requests(simulator) == 0
 
 
-def test_a_run_with_a_stray_space_in_cg_lake_root_fails_naming_it(
-    simulator, instance, tmp_path, monkeypatch
-):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CG_LAKE_ROOT", f"{tmp_path / 'lake'} ")
-    result = _sync(simulator, instance, make_resource(simulator), None)
-    assert not result.success
-    assert "CG_LAKE_ROOT contains white space" in _errors(result)
-    assert not list(tmp_path.rglob("*.parquet"))
-
-
-def _sync(simulator, instance, resource, root):
-    return materialize(
-        [build_sync_asset(NON_RESPONSES, LoadSettings(start_date=SIM_START))],
-        partition_key=SIM_START.isoformat(),
-        instance=instance,
-        resources=with_lake_io_manager(
-            {"customergauge": resource, "lake": LakeResource(root=root)}
-        ),
-        raise_on_error=False,
-    )
-
-
-def _errors(result) -> str:
-    parts = []
-    for event in result.all_events:
-        error = getattr(event.event_specific_data, "error", None)
-        while error is not None:
-            parts.append(error.message)
-            error = error.cause or error.context
-    return "\n".join(parts)
+def test_a_stray_space_in_cg_lake_root_fails_the_load_naming_it(monkeypatch):
+    monkeypatch.setenv("CG_LAKE_ROOT", "data/lake ")
+    with pytest.raises(Exception) as info:
+        project_component()  # the project's defs.yaml reads it when the code location loads
+    causes, error = [], info.value
+    while error is not None:
+        causes.append(str(error))
+        error = error.__cause__ or error.__context__
+    assert "CG_LAKE_ROOT contains white space" in "\n".join(causes)
+    with pytest.raises(ValidationError, match="root contains white space"):
+        LakeResource(root="data/lake ")

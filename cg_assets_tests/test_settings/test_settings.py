@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 from dagster import materialize
+from pydantic import ValidationError
 
 from cg_assets.customergauge.endpoints import NON_RESPONSES
 from cg_assets.defs.assets import build_sync_asset
 from cg_assets.defs.resources import LakeResource
-from cg_assets.settings import ClientSettings, LoadSettings, SettingsError
+from cg_assets.settings import CLIENT_RULES, ClientSettings, LoadSettings, SettingsError
 from cg_assets_tests.conftest import SIM_START, make_resource, with_lake_io_manager
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,11 +129,20 @@ def test_a_bad_load_time_setting_fails_the_code_location_load():
     assert "CG_DATE_FIELD='date_opened' is invalid" in done.stdout + done.stderr
 
 
-def test_a_bad_run_time_setting_fails_the_run_at_its_start(simulator, instance, tmp_path):
+def test_a_bad_resource_setting_is_refused_when_the_resource_is_made(simulator):
+    # Typed fields, checked where the definitions load (dg check defs): no run starts.
+    with pytest.raises(ValidationError, match="per_page=5000 is invalid: expected a whole"):
+        make_resource(simulator, per_page=5000)
+    assert simulator_requests(simulator) == 0
+
+
+def test_a_run_without_a_region_or_urls_fails_at_its_start(simulator, instance, tmp_path):
+    """Like unset credentials, a missing region lets the code location load (a fresh clone,
+    dg check defs in CI) and fails the run at its start, before any request."""
     asset = build_sync_asset(NON_RESPONSES, LoadSettings(start_date=SIM_START))
     resources = with_lake_io_manager(
         {
-            "customergauge": make_resource(simulator, per_page=5000),
+            "customergauge": make_resource(simulator, region=None, api_url=None, auth_url=None),
             "lake": LakeResource(root=str(tmp_path)),
         }
     )
@@ -146,7 +156,7 @@ def test_a_bad_run_time_setting_fails_the_run_at_its_start(simulator, instance, 
     assert not result.success
     # validated when the resource is set up for the run, before the asset body starts
     assert any(
-        "CG_PER_PAGE='5000' is invalid" in str(error.cause or error)
+        "region is not set: expected one of eu, us, au" in str(error.cause or error)
         for error in (
             getattr(event.event_specific_data, "error", None) for event in result.all_events
         )
@@ -188,31 +198,41 @@ def test_resource_fields_set_concurrency_and_the_request_ceiling(simulator, monk
     assert (settings.concurrency, settings.max_requests_per_second) == (4, 5.0)
 
 
-def test_every_resource_setting_is_its_variable_parsed_by_client_settings(simulator):
-    """A setting field is named after its variable, validated by ClientSettings (whose error
-    names the variable), and documented in docs/configuration.md: adding one is one field."""
+def test_every_resource_setting_is_a_typed_field_checked_by_its_variables_rule(simulator):
+    """A setting field is named after its variable and its component attribute, typed,
+    checked by the variable's rule when the resource is made (naming the field), and
+    documented in docs/configuration.md: adding one is a rule and a field."""
     from cg_assets.customergauge.resource import CustomerGaugeResource, variable_for
 
     reference = (ROOT / "docs" / "configuration.md").read_text()
     fields = CustomerGaugeResource.setting_fields()
     assert "region" in fields and "per_page" in fields and "client_secret" not in fields
+    assert set(fields) == {rule.name for rule in CLIENT_RULES}
     for name in fields:
         variable = variable_for(name)
         assert f"`{variable}`" in reference, f"{variable} is not in docs/configuration.md"
-        with pytest.raises(SettingsError, match=variable):
-            make_resource(simulator, **{name: "not a valid value!"}).validate()
+        with pytest.raises(ValidationError, match=name):
+            make_resource(simulator, **{name: "not a valid value!"})
 
 
-def test_the_shipped_resource_gives_set_variables_as_env_vars_and_nothing_else():
-    from cg_assets.defs.resources import default_resources
+def test_the_shipped_resources_hold_typed_values_and_secrets_as_env_vars(monkeypatch):
+    from cg_assets.components.project import project_component
 
-    environ = {"CG_PER_PAGE": "20", "CG_REGION": " ", "CG_LAKE_ROOT": "/somewhere"}
-    resources = default_resources(environ)
+    for name in list(os.environ):
+        if name.startswith("CG_"):
+            monkeypatch.delenv(name)
+    assert project_component().resources()["lake"].root == "data/lake"  # the default
+    for name, value in {
+        "CG_PER_PAGE": "20",
+        "CG_REGION": " ",
+        "CG_LAKE_ROOT": "/somewhere",
+    }.items():
+        monkeypatch.setenv(name, value)
+    resources = project_component().resources()  # the project's own defs.yaml
     customergauge, lake = resources["customergauge"], resources["lake"]
+    assert customergauge.per_page == 20 and customergauge.region is None  # blank: unset
     # unresolved EnvVar: the field holds the variable's name, never a value
-    assert customergauge.per_page == "CG_PER_PAGE" and customergauge.region is None
-    assert customergauge.client_id == "CG_CLIENT_ID" and lake.root == "CG_LAKE_ROOT"
-    assert default_resources({})["lake"].root is None
+    assert customergauge.client_id == "CG_CLIENT_ID" and lake.root == "/somewhere"
 
 
 @pytest.mark.parametrize(
