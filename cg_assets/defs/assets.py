@@ -65,6 +65,14 @@ warnings.filterwarnings(
     message="Parameter `backfill_policy` of function `asset` is currently in beta",
     category=BetaWarning,
 )
+# Dagster itself copies an asset's inline check specs into an AssetChecksDefinition when the
+# settle sensor reports check results (repository_data.get_asset_checks_defs_by_key), and
+# warns about its own use of a beta parameter: nothing a user can act on either.
+warnings.filterwarnings(
+    "ignore",
+    message="Parameter `execution_type` of function `AssetsDefinition.__init__` is currently in beta",
+    category=BetaWarning,
+)
 
 ASSET_PREFIX = DEFAULT_TENANT.prefix
 GROUP = DEFAULT_TENANT.group
