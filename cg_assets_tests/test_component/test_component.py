@@ -94,6 +94,7 @@ def test_scaffold_writes_a_commented_defs_yaml() -> None:
     assert text.startswith("# ") and "\n  # " in text  # comments, at the top and inline
     assert "key_prefix: cg_eu" in text
     assert '"{{ env.CG_EU_CLIENT_SECRET }}"' in text
+    assert '# alert_webhook_url: "{{ env.CG_EU_ALERT_WEBHOOK_URL }}"' in text  # opt-in
 
 
 def test_two_tenants_share_a_code_location_without_a_clash(
