@@ -20,9 +20,11 @@ run: $(STAMP)
 
 # Two workers even on one core: half the suite waits on subprocesses and servers, not CPU.
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -lt 2 ] && n=2; echo $$n)
-# The longest tests start first (cg_assets_tests/conftest.py) and an idle worker takes
-# tests from a busy one's queue: no worker is left with a tail of slow tests at the end.
-PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist worksteal
+# The longest tests start first (cg_assets_tests/conftest.py) and each worker is handed one
+# test at a time as it frees up (longest first, then the rest: no worker is left with a tail
+# of slow tests). xdist's default hands out chunks of a quarter of the suite, which put every
+# slow test in the first worker's chunk.
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist load --maxschedchunk 1
 
 ## Lint, validate the definitions (dg check defs), run the whole test suite in parallel.
 test: $(STAMP)

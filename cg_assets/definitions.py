@@ -11,7 +11,10 @@ from pathlib import Path
 
 from dagster import Definitions, definitions, load_from_defs_folder
 
+from cg_assets.defs.dagster_warnings import quiet_dagster_warnings
+
 
 @definitions
 def defs() -> Definitions:
+    quiet_dagster_warnings()  # before the load: see cg_assets/defs/dagster_warnings.py
     return load_from_defs_folder(path_within_project=Path(__file__).parent)

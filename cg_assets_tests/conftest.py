@@ -28,7 +28,7 @@ from cg_simulator import (
 
 ROOT = Path(__file__).resolve().parents[1]
 # The longest tests start first, so that no worker is left with one of them at the end.
-FIRST_MARKERS = ("lifetime", "stack")
+FIRST_MARKERS = ("lifetime", "e2e", "stack")
 
 
 def _memory_basetemp() -> Path | None:

@@ -17,7 +17,8 @@ The attributes are typed and checked when the code location loads (`dg check def
 a bad one) by the rules of cg_assets/settings.py, the same as `make run`'s pre-check; an
 attribute written as an env template is read by them too (env_templates.py). The
 definitions are built by tenant_defs.py from the typed values. Secrets are `EnvVar`s:
-their values are read only when a run starts. docs/component.md.
+their values are read only when a run starts (the alert webhook's when its sensor ticks).
+docs/component.md.
 """
 
 from __future__ import annotations
@@ -120,9 +121,9 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
     legacy_resource_keys: Annotated[
         bool,
         _doc(
-            "This project's own tenant only: the resource keys customergauge, lake and "
-            "io_manager (the code location's default IO manager) instead of prefixed ones, "
-            "and the webhook alert sensor. At most one tenant of a code location may."
+            "This project's own tenant only: the resource keys customergauge and lake it "
+            "always had instead of prefixed ones (its IO manager is customergauge_io_manager "
+            "either way). At most one tenant of a code location may."
         ),
     ] = False
     client_id: Annotated[
@@ -167,6 +168,20 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
     sensor_interval_seconds: Annotated[int, _setting("sensor_interval_seconds", int)] = (
         LoadSettings.sensor_interval_seconds
     )
+    alert_webhook_url: Annotated[
+        EnvVar | None,
+        secret_field(
+            'A Slack-compatible incoming webhook, as "{{ env.NAME }}": the sensor '
+            "{key_prefix}_alerts posts to it once per failed sync day, hole or overdue close, "
+            "red freshness check and new untyped field of this tenant (docs/operations.md). "
+            "Read at each tick, never shown; while the variable is unset the sensor skips, "
+            "saying so. Not written: no alert sensor. A literal is refused.",
+            required=False,
+            # Written but unset: the sensor stays and its skip names the variable, so a
+            # missing secret shows in the UI instead of the alerts vanishing unnoticed.
+            keep_when_unset=True,
+        ),
+    ] = None
     schema_contract: Annotated[SchemaContract, _setting("schema_contract", SchemaContract)] = (
         "evolve"
     )
@@ -340,6 +355,7 @@ class CustomerGaugeComponent(Component, Resolvable, Model):
             io_manager=self.io_manager(),
             tenant=self.tenant,
             endpoints=tuple(e for e in ENDPOINTS if self.tables is None or e.name in self.tables),
+            alert_webhook_url=self.alert_webhook_url,
         )
         if type(self).get_asset_spec is CustomerGaugeComponent.get_asset_spec:
             return defs

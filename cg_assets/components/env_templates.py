@@ -5,7 +5,8 @@ rendered by Dagster's templating for our attributes; it is read here:
 
 - **A secret** is `dagster.EnvVar("NAME")`. Dagster's rendering would put the variable's
   value into the component's attributes, and from there into the resource config, the
-  repository snapshot and the UI; an EnvVar's value is looked up only when a run starts.
+  repository snapshot and the UI; an EnvVar's value is looked up only when it is used (a
+  run's resources when the run starts, the alert webhook when the alert sensor ticks).
 - **A setting** is the variable's text, parsed by the variable's own rule
   (cg_assets/settings.py, the same parser as `make run`'s pre-check) and named by it when
   refused. Dagster's rendering (jinja's native types) would `literal_eval` the text
@@ -62,7 +63,7 @@ def _is_set(env_var: EnvVar) -> bool:
     return bool(os.environ.get(env_var.env_var_name, "").strip())
 
 
-def _secret(raw: Any, required: bool) -> EnvVar | None:
+def _secret(raw: Any, drop_if_unset: bool) -> EnvVar | None:
     if raw is None:
         return None
     env_var = env_var_of(str(raw))
@@ -76,17 +77,17 @@ def _secret(raw: Any, required: bool) -> EnvVar | None:
     # An optional secret whose variable is not set where the code location loads is no
     # secret: an EnvVar of an unset variable would fail every run of the resource (even in
     # keep mode, for the PII key). Only the name is looked at, never shown.
-    if not required and not _is_set(env_var):
+    if drop_if_unset and not _is_set(env_var):
         return None
     return env_var
 
 
-def _required_secret(context: ResolutionContext, raw: Any) -> EnvVar | None:
-    return _secret(raw, required=True)
+def _kept_secret(context: ResolutionContext, raw: Any) -> EnvVar | None:
+    return _secret(raw, drop_if_unset=False)
 
 
-def _optional_secret(context: ResolutionContext, raw: Any) -> EnvVar | None:
-    return _secret(raw, required=False)
+def _dropped_if_unset_secret(context: ResolutionContext, raw: Any) -> EnvVar | None:
+    return _secret(raw, drop_if_unset=True)
 
 
 def _identifier(context: ResolutionContext, raw: Any) -> EnvVar | str:
@@ -95,9 +96,18 @@ def _identifier(context: ResolutionContext, raw: Any) -> EnvVar | str:
     return env_var if env_var is not None else str(context.resolve_value(raw, as_type=str))
 
 
-def secret_field(description: str, required: bool = True) -> Resolver:
+def secret_field(
+    description: str, required: bool = True, keep_when_unset: bool = False
+) -> Resolver:
+    """A secret attribute, `"{{ env.NAME }}"` only, resolved to `EnvVar("NAME")`.
+
+    An optional one whose variable is unset where the code location loads is None, as if
+    not written, unless `keep_when_unset`: then the EnvVar stays, and whatever reads it
+    says the variable is unset when it does (the alert sensor skips, naming it), rather
+    than the feature vanishing without a word.
+    """
     return Resolver(
-        _required_secret if required else _optional_secret,
+        _kept_secret if required or keep_when_unset else _dropped_if_unset_secret,
         model_field_type=str,
         inject_before_resolve=False,
         description=description,

@@ -35,6 +35,10 @@ attributes:
   # Personal data: keep, hash (needs pii_key: "{{{{ env.NAME }}}}") or drop.
   # pii_mode: keep
 
+  # Alerts: failed days, holes, late days and new fields of this tenant, posted by the
+  # sensor {prefix}_alerts to a Slack-compatible webhook (a secret, so a template).
+  # alert_webhook_url: "{{{{ env.{env}_ALERT_WEBHOOK_URL }}}}"
+
   # Every other attribute (tables, date fields, settle_after_hours, answer_window_days,
   # table_format, concurrency, ...): docs/component.md.
 """

@@ -1,9 +1,10 @@
-"""Alerts without Dagster+: a sensor posting to a Slack-compatible incoming webhook.
+"""Alerts without Dagster+: a sensor per tenant posting to a Slack-compatible incoming webhook.
 
-Open-source Dagster has no alert policies; each tick this sensor reads what the instance
-recorded since the last one (failed runs, and the results of three checks per sync table,
-through indexed queries: no scan of the event log) and posts one message (JSON
-`{"text": ...}`) per event:
+Open-source Dagster has no alert policies; each tick a tenant's sensor (`<key_prefix>_alerts`,
+the project's own `customergauge_alerts`) reads what the instance recorded since the last
+one about that tenant's tables only (its failed sync steps, and the results of three checks
+per sync table, through indexed queries: no scan of the event log) and posts one message
+(JSON `{"text": ...}`) per event:
 - a sync day that failed, with its error (secrets redacted by the client, e-mail-like
   text masked here, cut to ERROR_EXCERPT characters); the same day failing the same way
   again (the settle sensor's retries) is not posted again;
@@ -11,12 +12,15 @@ through indexed queries: no scan of the event log) and posts one message (JSON
 - a red freshness check (`recent_days_fresh`): once per verdict (which days, how late);
 - a new untyped field (`no_new_fields`): once per table and path.
 
-Opt-in: nothing is posted unless CG_ALERT_WEBHOOK_URL is set. The URL is read through
-`dagster.EnvVar` when the sensor ticks and never logged or shown (it is a secret: anyone
-holding it can post to the channel). A post that fails fails nothing: it is kept in the
-cursor and tried again at the next tick (at most MAX_PENDING kept). On its first tick the
-sensor starts at the end of the event log: it reports what happens from then on, not
-history.
+Opt-in per tenant: a tenant gets the sensor when its `alert_webhook_url` attribute is set
+(`"{{ env.NAME }}"`; the project's own reads CG_ALERT_WEBHOOK_URL). The URL is read through
+that `dagster.EnvVar` when the sensor ticks, skipping while the variable is unset, and is
+never logged or shown (it is a secret: anyone holding it can post to the channel). Two
+tenants of one code location each post to their own webhook about their own tables.
+
+A post that fails fails nothing: it is kept in the cursor and tried again at the next tick
+(at most MAX_PENDING kept). On its first tick the sensor starts at the end of the event
+log: it reports what happens from then on, not history.
 """
 
 import datetime as dt
@@ -24,13 +28,13 @@ import json
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import (
     AssetCheckKey,
-    AssetKey,
+    AssetsDefinition,
     DagsterEventType,
     DagsterInstance,
     DagsterRunStatus,
@@ -42,19 +46,13 @@ from dagster import (
     sensor,
 )
 
-from cg_assets.customergauge.endpoints import ENDPOINTS
 from cg_assets.defs import checks, day_freshness, schema_drift
 from cg_assets.defs.automation import sensor_status
+from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
 from cg_assets.settings import LoadSettings
 
-SENSOR_NAME = "customergauge_alerts"
-URL_VARIABLE = "CG_ALERT_WEBHOOK_URL"
-# The sensor's description in the UI, and the variable's in docs/configuration.md.
-SENSOR_DESCRIPTION = (
-    f"A Slack-compatible incoming webhook the sensor {SENSOR_NAME} posts to (opt-in: nothing "
-    "is posted while it is unset), once per failed sync day, hole or overdue close, red "
-    "freshness check and new untyped field (docs/operations.md); a secret, never shown."
-)
+SENSOR_SUFFIX = "alerts"
+SENSOR_NAME = DEFAULT_TENANT.name(SENSOR_SUFFIX)  # the project's own: customergauge_alerts
 TICK_SECONDS = 60
 EVENTS_PER_TICK = 500
 MAX_PENDING = 50
@@ -63,8 +61,6 @@ ERROR_EXCERPT = 300
 POST_TIMEOUT_SECONDS = 10.0
 SAMPLE = 10
 PREFIX = "cg_assets"
-# Sync steps (one per endpoint): their failures are sync days that failed.
-SYNC_STEPS = {f"customergauge__{e.name}": f"customergauge/{e.name}" for e in ENDPOINTS}
 _EMAIL = re.compile(r"[^\s@'\"<>()]+@[^\s@'\"<>()]+")
 
 
@@ -103,16 +99,33 @@ def scrub(text: str) -> str:
 
 
 ALERTED_CHECKS = (checks.NO_HOLES, day_freshness.CHECK_NAME, schema_drift.CHECK_NAME)
-CHECK_KEYS = [
-    AssetCheckKey(AssetKey(["customergauge", e.name]), name)
-    for e in ENDPOINTS
-    for name in ALERTED_CHECKS
-]
 DONE = {"SUCCEEDED", "FAILED"}  # AssetCheckExecutionRecordStatus values (not exported)
 
 
+@dataclass(frozen=True)
+class AlertScope:
+    """What one tenant's sensor watches: its sync steps (a failed one is a sync day that
+    failed) and its sync tables' checks. Another tenant's are not its business: they go to
+    that tenant's webhook."""
+
+    steps: Mapping[str, str]  # step key -> table, e.g. "cg_eu__responses" -> "cg_eu/responses"
+    check_keys: tuple[AssetCheckKey, ...]
+
+    @classmethod
+    def of(cls, sync_assets: Sequence[AssetsDefinition]) -> "AlertScope":
+        # Step keys from the definitions themselves, not rebuilt from Dagster's naming rule.
+        return cls(
+            steps={a.node_def.name: a.key.to_user_string() for a in sync_assets},
+            check_keys=tuple(
+                AssetCheckKey(a.key, name) for a in sync_assets for name in ALERTED_CHECKS
+            ),
+        )
+
+
 def _failed_runs(instance: DagsterInstance, state: AlertState) -> list[str]:
-    """Failed runs not read yet (ids), oldest first; the state moves on."""
+    """Failed runs not read yet (ids), oldest first; the state moves on. Every tenant's
+    sensor reads them all: which failures are its own is told by the failed steps' keys,
+    not by the run's asset selection, which is empty for an ad hoc materialization."""
     records = instance.get_run_records(
         RunsFilter(
             statuses=[DagsterRunStatus.FAILURE],
@@ -133,11 +146,11 @@ def _failed_runs(instance: DagsterInstance, state: AlertState) -> list[str]:
     return out
 
 
-def _new_evaluations(instance: DagsterInstance, state: AlertState) -> list[Any]:
+def _new_evaluations(instance: DagsterInstance, state: AlertState, scope: AlertScope) -> list[Any]:
     """Check evaluations recorded since the last tick, per check key, oldest first."""
     out = []
     storage = instance.event_log_storage
-    for check_key in CHECK_KEYS:
+    for check_key in scope.check_keys:
         name = check_key.to_user_string()
         after = state.checks_after.get(name, 0)
         history = storage.get_asset_check_execution_history(check_key, limit=EVENTS_PER_TICK)
@@ -151,26 +164,28 @@ def _new_evaluations(instance: DagsterInstance, state: AlertState) -> list[Any]:
     return out
 
 
-def _start(instance: DagsterInstance, state: AlertState) -> None:
+def _start(instance: DagsterInstance, state: AlertState, scope: AlertScope) -> None:
     """The first tick: start at the end of the log (history is not posted)."""
     state.started = True
     latest = instance.get_run_records(limit=1, order_by="update_timestamp", ascending=False)
     state.runs_after = latest[0].update_timestamp.timestamp() if latest else 0.0
     state.runs_seen = [r.dagster_run.run_id for r in latest]
-    for check_key in CHECK_KEYS:
+    for check_key in scope.check_keys:
         history = instance.event_log_storage.get_asset_check_execution_history(check_key, limit=1)
         state.checks_after[check_key.to_user_string()] = history[0].id if history else 0
 
 
-def _failure_messages(instance: DagsterInstance, run_id: str, state: AlertState) -> list[str]:
+def _failure_messages(
+    instance: DagsterInstance, run_id: str, state: AlertState, scope: AlertScope
+) -> list[str]:
     out = []
     for entry in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE):
-        out.extend(_step_failure_messages(entry, state))
+        out.extend(_step_failure_messages(entry, state, scope))
     return out
 
 
-def _step_failure_messages(entry: Any, state: AlertState) -> list[str]:
-    table = SYNC_STEPS.get(entry.step_key or "")
+def _step_failure_messages(entry: Any, state: AlertState, scope: AlertScope) -> list[str]:
+    table = scope.steps.get(entry.step_key or "")
     event = entry.dagster_event
     data = event.step_failure_data if event is not None else None
     if table is None or data is None:
@@ -244,15 +259,16 @@ def _check_messages(evaluation: Any, state: AlertState) -> list[str]:
     return []
 
 
-def collect(instance: DagsterInstance, state: AlertState) -> list[str]:
-    """The messages for what happened since the state's last tick (the state moves on)."""
+def collect(instance: DagsterInstance, state: AlertState, scope: AlertScope) -> list[str]:
+    """The messages for what happened in the scope since the state's last tick (the state
+    moves on)."""
     if not state.started:
-        _start(instance, state)
+        _start(instance, state, scope)
         return []
     messages: list[str] = []
     for run_id in _failed_runs(instance, state):
-        messages.extend(_failure_messages(instance, run_id, state))
-    for evaluation in _new_evaluations(instance, state):
+        messages.extend(_failure_messages(instance, run_id, state, scope))
+    for evaluation in _new_evaluations(instance, state, scope):
         messages.extend(_check_messages(evaluation, state))
     return messages
 
@@ -281,9 +297,11 @@ class AlertTick:
     notes: Sequence[str]
 
 
-def evaluate_alert_tick(instance: DagsterInstance, url: str, cursor: str | None) -> AlertTick:
+def evaluate_alert_tick(
+    instance: DagsterInstance, scope: AlertScope, url: str, cursor: str | None
+) -> AlertTick:
     state = AlertState.parse(cursor)
-    messages = [*state.pending, *collect(instance, state)]
+    messages = [*state.pending, *collect(instance, state, scope)]
     state.pending = []
     posted, notes = 0, []
     for text in messages:
@@ -296,18 +314,34 @@ def evaluate_alert_tick(instance: DagsterInstance, url: str, cursor: str | None)
     return AlertTick(state.dump(), posted, len(state.pending), notes)
 
 
-def build_alert_sensor(settings: LoadSettings) -> SensorDefinition:
+def sensor_description(tenant: Tenant, url: EnvVar) -> str:
+    """What the UI says of a tenant's sensor: the variable's name, never its value."""
+    return (
+        f"Posts to the Slack-compatible incoming webhook in {url.env_var_name} (a secret, "
+        f"never shown; skips while it is unset) once per failed sync day, hole or overdue "
+        f"close, red freshness check and new untyped field of {tenant.prefix}'s sync tables "
+        "(docs/operations.md)."
+    )
+
+
+def build_alert_sensor(
+    scope: AlertScope, settings: LoadSettings, url: EnvVar, tenant: Tenant = DEFAULT_TENANT
+) -> SensorDefinition:
+    """`tenant`'s alert sensor, watching `scope` (its sync assets) and posting to `url`."""
+    variable = url.env_var_name
+
     @sensor(
-        name=SENSOR_NAME,
+        name=tenant.name(SENSOR_SUFFIX),
         minimum_interval_seconds=TICK_SECONDS,
         default_status=sensor_status(settings.automation),
-        description=SENSOR_DESCRIPTION,
+        description=sensor_description(tenant, url),
     )
     def _alerts(context: SensorEvaluationContext) -> SkipReason:
-        url = EnvVar(URL_VARIABLE).get_value()
-        if not url:
-            return SkipReason(f"{URL_VARIABLE} is not set: alerts are off")
-        tick = evaluate_alert_tick(context.instance, url, context.cursor)
+        # Read at each tick, not at load: the value lives in the sensor's process only.
+        value = (url.get_value() or "").strip()
+        if not value:
+            return SkipReason(f"{variable} is not set: alerts are off")
+        tick = evaluate_alert_tick(context.instance, scope, value, context.cursor)
         context.update_cursor(tick.cursor)
         for note in dict.fromkeys(tick.notes):
             context.log.warning(note)

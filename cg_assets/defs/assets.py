@@ -11,7 +11,6 @@ lake (lake/locks.py), so no two writers, however launched, ever merge into one d
 
 # No `from __future__ import annotations`: Dagster reads the asset function's annotations.
 import datetime as dt
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +22,6 @@ from dagster import (
     AssetRecordsFilter,
     AssetsDefinition,
     BackfillPolicy,
-    BetaWarning,
     Config,
     DagsterInstance,
     Failure,
@@ -39,6 +37,7 @@ from cg_assets.customergauge.endpoints import Endpoint
 from cg_assets.customergauge.resource import CustomerGaugeResource
 from cg_assets.day_runner import run_days
 from cg_assets.defs import checks, retention_status, run_guards, schema_drift
+from cg_assets.defs.dagster_warnings import quiet_dagster_warnings
 from cg_assets.defs.freshness import freshness_policy
 from cg_assets.defs.partitions import daily_partitions
 from cg_assets.defs.resources import LakeResource
@@ -57,22 +56,7 @@ from cg_assets.sync import (
     sync_day,
 )
 
-# BackfillPolicy.single_run() is what makes a range one run. Dagster marks the parameter beta
-# and warns wherever the code location loads (about three times a run): nothing a user can
-# act on, so that one message is silenced where the parameter is used.
-warnings.filterwarnings(
-    "ignore",
-    message="Parameter `backfill_policy` of function `asset` is currently in beta",
-    category=BetaWarning,
-)
-# Dagster itself copies an asset's inline check specs into an AssetChecksDefinition when the
-# settle sensor reports check results (repository_data.get_asset_checks_defs_by_key), and
-# warns about its own use of a beta parameter: nothing a user can act on either.
-warnings.filterwarnings(
-    "ignore",
-    message="Parameter `execution_type` of function `AssetsDefinition.__init__` is currently in beta",
-    category=BetaWarning,
-)
+quiet_dagster_warnings()  # for code that imports the assets without definitions.py
 
 ASSET_PREFIX = DEFAULT_TENANT.prefix
 GROUP = DEFAULT_TENANT.group

@@ -8,11 +8,11 @@ merge without a clash.
 
 from __future__ import annotations
 
-from dagster import Definitions
+from dagster import Definitions, EnvVar
 
 from cg_assets.customergauge.endpoints import ENDPOINTS, Endpoint
 from cg_assets.customergauge.resource import CustomerGaugeResource
-from cg_assets.defs.alerts import build_alert_sensor
+from cg_assets.defs.alerts import AlertScope, build_alert_sensor
 from cg_assets.defs.assets import asset_key_for, build_sync_asset
 from cg_assets.defs.automation import build_sync_job
 from cg_assets.defs.checks import build_lake_checks
@@ -44,19 +44,23 @@ def build_tenant_definitions(
     io_manager: LakeFrameIOManager,
     tenant: Tenant = DEFAULT_TENANT,
     endpoints: tuple[Endpoint, ...] = ENDPOINTS,
+    alert_webhook_url: EnvVar | None = None,
 ) -> Definitions:
     keys = [asset_key_for(e, tenant) for e in endpoints]
     job = build_sync_job(keys, daily_partitions(settings), tenant)
     retention_job = build_retention_job(endpoints, settings, tenant)
-    assets = [build_sync_asset(e, settings, tenant) for e in endpoints]
+    sync_assets = [build_sync_asset(e, settings, tenant) for e in endpoints]
+    assets = list(sync_assets)
     sensors = [
         build_settle_sensor(keys, settings, tenant),
         build_day_freshness_sensor(keys, settings, tenant),
     ]
-    if tenant.legacy_resource_keys:
-        # The webhook alerts watch the env-driven code location's names only (not yet a
-        # component tenant's: docs/operations.md).
-        sensors.append(build_alert_sensor(settings))
+    if alert_webhook_url is not None:
+        # Its own webhook, about its own tables only: two tenants of a code location each
+        # hear of their own failures.
+        sensors.append(
+            build_alert_sensor(AlertScope.of(sync_assets), settings, alert_webhook_url, tenant)
+        )
     # The funnel joins the same day of both tables: only a tenant that syncs both has one.
     if {e.name for e in endpoints} >= {e.name for e in ENDPOINTS}:
         assets.append(build_funnel_asset(settings, tenant))

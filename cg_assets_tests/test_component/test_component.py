@@ -41,6 +41,7 @@ from cg_simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SimulatorServer
 TYPE = "cg_assets.CustomerGaugeComponent"
 TENANTS = ("cg_eu", "cg_us")
 SECRET = "do-not-show-this-0123456789"  # stands in for a real secret in the load tests
+WEBHOOK = "https://hooks.slack.com/services/T000/B000/do-not-show-this-either"
 
 
 def attributes(prefix: str, lake_root: Path, **extra: Any) -> dict[str, Any]:
@@ -93,10 +94,19 @@ def test_scaffold_writes_a_commented_defs_yaml() -> None:
     assert text.startswith("# ") and "\n  # " in text  # comments, at the top and inline
     assert "key_prefix: cg_eu" in text
     assert '"{{ env.CG_EU_CLIENT_SECRET }}"' in text
+    assert '# alert_webhook_url: "{{ env.CG_EU_ALERT_WEBHOOK_URL }}"' in text  # opt-in
 
 
-def test_two_tenants_share_a_code_location_without_a_clash(tmp_path: Path, secrets: None) -> None:
-    tenants = {p: attributes(p, tmp_path) for p in TENANTS}
+def test_two_tenants_share_a_code_location_without_a_clash(
+    tmp_path: Path, secrets: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenants = {}
+    for prefix in TENANTS:
+        variable = f"{prefix.upper()}_ALERT_WEBHOOK_URL"
+        monkeypatch.setenv(variable, f"{WEBHOOK}/{prefix}")
+        tenants[prefix] = attributes(
+            prefix, tmp_path, alert_webhook_url=f"{{{{ env.{variable} }}}}"
+        )
     with load_tenants(tenants) as defs:
         Definitions.validate_loadable(defs)
         repo = defs.get_repository_def()
@@ -114,14 +124,18 @@ def test_two_tenants_share_a_code_location_without_a_clash(tmp_path: Path, secre
         assert {f"{prefix}_sync_job", f"{prefix}_pii_retention", f"{prefix}_erase_contacts"} <= (
             names["jobs"]
         )
-        assert {f"{prefix}_settle_sensor", f"{prefix}_funnel_automation"} <= names["sensors"]
+        assert {f"{prefix}_settle_sensor", f"{prefix}_funnel_automation", f"{prefix}_alerts"} <= (
+            names["sensors"]
+        )
         assert {f"{prefix}_hourly_catch_up", f"{prefix}_pii_retention_daily"} <= names["schedules"]
         assert {f"{prefix}_api", f"{prefix}_lake", f"{prefix}_io_manager"} <= names["resources"]
     assert "io_manager" not in names["resources"]  # the user's default IO manager is untouched
     assert {"cg_eu_lake", "cg_us_lake", None} >= pools and len(pools - {None}) == 2
-    # The secret is read when a run starts: its name is in the snapshot, its value is not.
-    assert SECRET not in snapshot
+    # The secret is read when a run starts: its name is in the snapshot, its value is not;
+    # so is each webhook, read when its tenant's alert sensor ticks.
+    assert SECRET not in snapshot and "do-not-show-this" not in snapshot
     assert "CG_EU_CLIENT_SECRET" in snapshot
+    assert "CG_EU_ALERT_WEBHOOK_URL" in snapshot and "CG_US_ALERT_WEBHOOK_URL" in snapshot
 
 
 @pytest.mark.parametrize(
@@ -271,16 +285,20 @@ def test_the_docs_variable_table_is_the_generated_one() -> None:
 
 def test_the_variable_table_follows_the_project_defs_yaml_and_the_attributes() -> None:
     """Each row is an attribute of the project's defs.yaml, in its order: its variable, its
-    default (the template's fallback, else the attribute's, in the variable's text form)
-    and its description; then the alert sensor's own variable."""
+    default (the template's fallback, else the attribute's, in the variable's text form),
+    when it is read and its description."""
     table = variable_table()
     rows = [line for line in table.splitlines() if line.startswith("| `CG_")]
     listed = [row.split("`")[1] for row in rows]
-    assert listed == [t.variable for t in project_variables().values()] + ["CG_ALERT_WEBHOOK_URL"]
+    assert listed == [t.variable for t in project_variables().values()]
     assert "| `CG_LAKE_ROOT` | `lake_root` | `data/lake` | load |" in table  # the fallback
     assert "| `CG_HTTP_TIMEOUT` | `http_timeout` | `10,60` | load |" in table  # variable's form
     assert "| `CG_CLIENT_SECRET` | `client_secret` | none | run (`dagster.EnvVar`) |" in table
-    for row in rows[:-1]:
+    assert (
+        "| `CG_ALERT_WEBHOOK_URL` | `alert_webhook_url` | none | sensor (`dagster.EnvVar`) |"
+        in table
+    )
+    for row in rows:
         attribute = row.split("`")[3]
         description = CustomerGaugeComponent.get_model_cls().model_json_schema()["properties"][
             attribute

@@ -1,5 +1,5 @@
 """The real `dg` CLI in a dg project that is not this one: list the component, scaffold two
-tenants, check and list their definitions.
+tenants (one with the alert webhook), check and list their definitions.
 
 The project does not name cg_assets anywhere: the `dagster_dg_cli.registry_modules` entry
 point (pyproject.toml) is what makes dg find the component, as in any project where
@@ -21,6 +21,7 @@ from cg_assets_tests.conftest import ROOT
 pytestmark = pytest.mark.stack
 DG = str(Path(sys.executable).with_name("dg"))
 SECRET = "do-not-show-this-0123456789"
+WEBHOOK = "https://hooks.slack.com/services/T000/B000/do-not-show-this-either"
 
 PYPROJECT = """\
 [project]
@@ -54,6 +55,7 @@ def dg(project: Path, *args: str) -> str:
     env["VIRTUAL_ENV"] = str(Path(sys.executable).parents[1])
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(project / "src")])
     env["CUSTOMERGAUGE_EU_CLIENT_SECRET"] = SECRET  # set where the code loads: still unread
+    env["CUSTOMERGAUGE_EU_ALERT_WEBHOOK_URL"] = WEBHOOK  # read only when its sensor ticks
     done = subprocess.run(
         [DG, *args], cwd=project, env=env, capture_output=True, text=True, timeout=240
     )
@@ -76,9 +78,14 @@ def test_two_tenants_scaffolded_in_another_dg_project(tmp_path: Path) -> None:
         dg(project, "scaffold", "defs", "cg_assets.CustomerGaugeComponent", tenant)
     us = package / "defs" / "customergauge_us" / "defs.yaml"
     us.write_text(us.read_text().replace("region: eu", "region: us"))
+    eu = package / "defs" / "customergauge_eu" / "defs.yaml"
+    eu.write_text(eu.read_text().replace("# alert_webhook_url:", "alert_webhook_url:"))
     assert "All definitions loaded successfully" in dg(project, "check", "defs")
     listed = dg(project, "list", "defs", "--json")
     for tenant in ("customergauge_eu", "customergauge_us"):
         for name in (f"{tenant}/non_responses", f"{tenant}_sync_job", f"{tenant}_settle_sensor"):
             assert name in listed, name
     assert SECRET not in listed
+    # Only the tenant that wrote alert_webhook_url has an alert sensor; its URL is not shown.
+    assert "customergauge_eu_alerts" in listed and "customergauge_us_alerts" not in listed
+    assert WEBHOOK not in listed and "do-not-show-this" not in listed

@@ -31,7 +31,13 @@ from cg_assets_tests.test_definitions.test_definitions import EXPECTED, snapshot
 from cg_assets_tests.truth import day_file
 from cg_simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
-SECRETS = {"CG_CLIENT_ID", "CG_CLIENT_SECRET", "CG_PII_KEY", "CG_PII_PREVIOUS_KEYS"}
+SECRETS = {
+    "CG_CLIENT_ID",
+    "CG_CLIENT_SECRET",
+    "CG_PII_KEY",
+    "CG_PII_PREVIOUS_KEYS",
+    "CG_ALERT_WEBHOOK_URL",
+}
 # variable: (a good value, the attribute it gives, other variables it needs)
 GOOD: dict[str, tuple[str, Any, dict[str, str]]] = {
     "CG_REGION": ("US", "us", {}),
@@ -173,6 +179,8 @@ def test_blank_is_unset_and_an_unset_variable_is_the_default(clean_env):
     component = project_component()
     assert component.per_page == 1000 and component.lake_root == "data/lake"
     assert component.automation is False and component.pii_key is None
+    # The webhook stays an EnvVar while unset: the alert sensor is there, and skips naming it.
+    assert component.alert_webhook_url == EnvVar("CG_ALERT_WEBHOOK_URL")
 
 
 def test_the_secrets_are_env_vars_and_never_in_the_snapshot(clean_env):
@@ -180,7 +188,13 @@ def test_the_secrets_are_env_vars_and_never_in_the_snapshot(clean_env):
     for name in SECRETS:
         clean_env.setenv(name, secret)
     component = project_component()
-    for attribute in ("client_id", "client_secret", "pii_key", "pii_previous_keys"):
+    for attribute in (
+        "client_id",
+        "client_secret",
+        "pii_key",
+        "pii_previous_keys",
+        "alert_webhook_url",
+    ):
         assert isinstance(getattr(component, attribute), EnvVar), attribute
     repository = defs().get_repository_def()
     assert secret not in serialize_value(RepositorySnap.from_def(repository))

@@ -1,34 +1,43 @@
 """The alert sensor against a webhook server of the test's own on loopback, reading a real
-instance's events from real sync runs (and check results reported to it)."""
+instance's events from real sync runs (and check results reported to it); two component
+tenants, each with its own sensor and webhook, against the simulator."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckSeverity,
+    AssetKey,
     DagsterInstance,
+    SensorDefinition,
     SkipReason,
     build_sensor_context,
 )
 
-from cg_assets.customergauge.endpoints import NON_RESPONSES
+from cg_assets.components.project import build_definitions
+from cg_assets.customergauge.endpoints import ENDPOINTS, NON_RESPONSES
 from cg_assets.defs import alerts, checks, day_freshness, schema_drift
-from cg_assets.defs.assets import asset_key_for
+from cg_assets.defs.assets import asset_key_for, build_sync_asset
 from cg_assets.settings import LoadSettings
-from cg_assets_tests.conftest import SIM_START
+from cg_assets_tests.conftest import SIM_START, TEST_PER_PAGE
+from cg_assets_tests.test_component.test_component import attributes, error_chain, load_tenants
 from cg_assets_tests.test_privacy.helpers import sync
-from cg_simulator import DEMO_CLIENT_SECRET
+from cg_simulator import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 KEY = asset_key_for(NON_RESPONSES)
 TABLE = KEY.to_user_string()
 DAYS = [SIM_START + dt.timedelta(days=i) for i in range(5)]
+# The project's own tenant: its sync tables, as its sensor watches them.
+SCOPE = alerts.AlertScope.of([build_sync_asset(e, LoadSettings()) for e in ENDPOINTS])
 
 
 class Webhook:
@@ -60,13 +69,21 @@ class Webhook:
         return [b["text"] for b in self.bodies]
 
 
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
+@contextmanager
+def serving() -> Iterator[Webhook]:
     hook = Webhook()
     hook.thread.start()
-    yield hook
-    hook.server.shutdown()
-    hook.server.server_close()
+    try:
+        yield hook
+    finally:
+        hook.server.shutdown()
+        hook.server.server_close()
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    with serving() as hook:
+        yield hook
 
 
 class Alerts:
@@ -75,7 +92,7 @@ class Alerts:
 
     def tick(self) -> alerts.AlertTick:
         before = len(self.webhook.bodies)
-        tick = alerts.evaluate_alert_tick(self.instance, self.webhook.url, self.cursor)
+        tick = alerts.evaluate_alert_tick(self.instance, SCOPE, self.webhook.url, self.cursor)
         self.cursor = tick.cursor
         self.new = self.webhook.texts()[before:]
         return tick
@@ -119,10 +136,12 @@ def test_one_message_per_failed_day_without_secrets_or_personal_data_and_never_t
     assert "drift" not in drift.replace("new untyped", "")  # the path, never the value
 
 
-def report(instance: DagsterInstance, name: str, passed: bool, **metadata: object) -> None:
+def report(
+    instance: DagsterInstance, name: str, passed: bool, key: AssetKey = KEY, **metadata: object
+) -> None:
     instance.report_runless_asset_event(
         AssetCheckEvaluation(
-            asset_key=KEY,
+            asset_key=key,
             check_name=name,
             passed=passed,
             severity=AssetCheckSeverity.ERROR,
@@ -160,15 +179,161 @@ def test_holes_and_red_freshness_are_posted_once_each(instance, webhook):
     assert len(ticker.new) == 1 and "is late" in ticker.new[0]
 
 
-def test_the_sensor_is_opt_in_and_never_shows_the_url(instance, webhook, monkeypatch):
-    sensor = alerts.build_alert_sensor(LoadSettings(automation=True))
-    monkeypatch.delenv(alerts.URL_VARIABLE, raising=False)
+@pytest.fixture
+def no_cg_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in list(os.environ):
+        if name.startswith("CG_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_the_project_sensor_is_opt_in_and_never_shows_the_url(instance, webhook, no_cg_env):
+    """The project's defs.yaml gives its tenant the sensor customergauge_alerts on
+    CG_ALERT_WEBHOOK_URL: there even while the variable is unset (it skips, naming it), the
+    URL read at each tick."""
+    variable = "CG_ALERT_WEBHOOK_URL"
+    sensor = build_definitions(LoadSettings(automation=True)).get_sensor_def(alerts.SENSOR_NAME)
     skipped = sensor(build_sensor_context(instance=instance))
-    assert isinstance(skipped, SkipReason) and alerts.URL_VARIABLE in skipped.skip_message
-    monkeypatch.setenv(alerts.URL_VARIABLE, webhook.url)
+    assert isinstance(skipped, SkipReason) and variable in skipped.skip_message
+    no_cg_env.setenv(variable, webhook.url)  # set after the load: read when it ticks
     context = build_sensor_context(instance=instance)
     sensor(context)  # the first tick: starts at the end of the log
     report(instance, checks.NO_HOLES, False, unsettled_days=[DAYS[0].isoformat()])
     result = sensor(build_sensor_context(instance=instance, cursor=context.cursor))
     assert webhook.url not in result.skip_message and "1 alert(s) posted" in result.skip_message
     assert len(webhook.bodies) == 1
+    assert webhook.url not in (sensor.description or "") and variable in (sensor.description or "")
+
+
+class SensorTicks:
+    """A tenant's sensor ticked as the daemon would: its own cursor from tick to tick."""
+
+    def __init__(self, sensor: SensorDefinition, instance: DagsterInstance, hook: Webhook):
+        self.sensor, self.instance, self.hook = sensor, instance, hook
+        self.cursor: str | None = None
+
+    def tick(self) -> list[str]:
+        before = len(self.hook.bodies)
+        context = build_sensor_context(instance=self.instance, cursor=self.cursor)
+        self.sensor(context)
+        self.cursor = context.cursor
+        return self.hook.texts()[before:]
+
+
+CONNECTION = {
+    "region": None,
+    "per_page": TEST_PER_PAGE,
+    "http_timeout": [2, 2],
+    "max_retries": 1,
+    "backoff_seconds": 0.001,
+    "tables": ["non_responses"],
+}
+
+
+def test_two_tenants_each_alert_their_own_webhook_about_their_own_failures_only(
+    simulator, control, instance, tmp_path, monkeypatch
+):
+    ok_day, broken_day = DAYS[0].isoformat(), DAYS[1].isoformat()
+    with serving() as eu_hook, serving() as us_hook:
+        hooks = {"cg_eu": eu_hook, "cg_us": us_hook}
+        tenants = {}
+        for prefix, hook in hooks.items():
+            env = prefix.upper()
+            monkeypatch.setenv(f"{env}_CLIENT_ID", DEMO_CLIENT_ID)
+            monkeypatch.setenv(f"{env}_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+            monkeypatch.setenv(f"{env}_ALERT_WEBHOOK_URL", hook.url)
+            tenants[prefix] = attributes(
+                prefix,
+                tmp_path,
+                api_url=simulator.url,
+                auth_url=simulator.token_url,
+                alert_webhook_url=f"{{{{ env.{env}_ALERT_WEBHOOK_URL }}}}",
+                **CONNECTION,
+            )
+        with load_tenants(tenants) as defs:
+            ticks = {
+                p: SensorTicks(defs.get_sensor_def(f"{p}_alerts"), instance, hooks[p])
+                for p in hooks
+            }
+
+            def run(prefix: str, day: str) -> bool:
+                job = defs.resolve_job_def(f"{prefix}_sync_job")
+                return job.execute_in_process(
+                    instance=instance, partition_key=day, raise_on_error=False
+                ).success
+
+            def tick_both() -> dict[str, list[str]]:
+                return {p: t.tick() for p, t in ticks.items()}
+
+            assert tick_both() == {"cg_eu": [], "cg_us": []}  # both start at the log's end
+            control.configure(broken_days=[broken_day])
+
+            # EU fails a day while US syncs one: only EU's webhook hears of it.
+            assert not run("cg_eu", broken_day)
+            assert run("cg_us", ok_day)
+            heard = tick_both()
+            assert heard["cg_us"] == []
+            (eu_failure,) = heard["cg_eu"]
+            assert f"cg_eu/non_responses {broken_day} failed to sync" in eu_failure
+
+            # And the other way round: EU's sensor does not post US's failure of the same day.
+            assert not run("cg_us", broken_day)
+            heard = tick_both()
+            assert heard["cg_eu"] == []
+            (us_failure,) = heard["cg_us"]
+            assert f"cg_us/non_responses {broken_day} failed to sync" in us_failure
+
+            # A check of one tenant's table goes to that tenant's webhook only.
+            report(
+                instance,
+                checks.NO_HOLES,
+                False,
+                key=AssetKey(["cg_us", "non_responses"]),
+                unsettled_days=[ok_day],
+            )
+            heard = tick_both()
+            assert heard["cg_eu"] == [] and len(heard["cg_us"]) == 1
+            assert "cg_us/non_responses" in heard["cg_us"][0]
+
+    for tick in ticks.values():
+        # Neither URL is kept by the instance (the cursor), nor posted to either webhook.
+        assert tick.cursor is not None
+        assert eu_hook.url not in tick.cursor and us_hook.url not in tick.cursor
+    posted = json.dumps(eu_hook.bodies + us_hook.bodies)
+    assert eu_hook.url not in posted and us_hook.url not in posted
+
+
+def test_a_tenant_without_a_webhook_has_no_alert_sensor_and_one_unset_skips(
+    instance, tmp_path, monkeypatch
+):
+    for prefix in ("cg_eu", "cg_us"):
+        monkeypatch.setenv(f"{prefix.upper()}_CLIENT_ID", "id")
+        monkeypatch.setenv(f"{prefix.upper()}_CLIENT_SECRET", "secret")
+    monkeypatch.delenv("CG_EU_ALERT_WEBHOOK_URL", raising=False)
+    tenants = {
+        # Written, its variable unset where the code location loads: the sensor stays.
+        "cg_eu": attributes(
+            "cg_eu", tmp_path, alert_webhook_url="{{ env.CG_EU_ALERT_WEBHOOK_URL }}"
+        ),
+        "cg_us": attributes("cg_us", tmp_path),  # not written: no alert sensor
+    }
+    with load_tenants(tenants) as defs:
+        sensors = {s.name for s in defs.sensors or []}
+        assert "cg_eu_alerts" in sensors and "cg_us_alerts" not in sensors
+        skipped = defs.get_sensor_def("cg_eu_alerts")(build_sensor_context(instance=instance))
+    assert isinstance(skipped, SkipReason)
+    assert "CG_EU_ALERT_WEBHOOK_URL is not set" in skipped.skip_message
+
+
+def test_a_literal_webhook_url_is_refused_without_echoing_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("CG_EU_CLIENT_ID", "id")
+    monkeypatch.setenv("CG_EU_CLIENT_SECRET", "secret")
+    url = "https://hooks.slack.com/services/T000/B000/do-not-show-this"
+    with (
+        pytest.raises(Exception) as caught,
+        load_tenants({"cg_eu": attributes("cg_eu", tmp_path, alert_webhook_url=url)}),
+    ):
+        pass
+    text = error_chain(caught.value)
+    ours = next(line for line in text.splitlines() if "a secret must be written" in line)
+    assert url not in ours
