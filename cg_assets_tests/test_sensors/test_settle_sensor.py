@@ -26,6 +26,7 @@ from cg_assets.defs.automation import (
     DAYS_TAG,
     SETTLE_OF_TAG,
     SYNC_JOB_NAME,
+    automation_tags,
     days_of,
     range_request_tags,
 )
@@ -273,7 +274,9 @@ def test_automation_switch_sets_the_default_status(automation):
     assert defs.get_sensor_def(SENSOR_NAME).default_status.value == expected
 
 
-def test_the_hourly_schedule_requests_today_and_yesterday_with_unique_run_keys(instance):
+def test_the_hourly_schedule_requests_today_and_yesterday_in_one_run_with_unique_run_keys(
+    instance,
+):
     settings = LoadSettings(
         start_date=dt.date(2026, 10, 1), timezone="Europe/Amsterdam", schedule_minute=7
     )
@@ -289,7 +292,12 @@ def test_the_hourly_schedule_requests_today_and_yesterday_with_unique_run_keys(i
             instance=instance, scheduled_execution_time=tick, repository_def=repo
         )
     )
-    assert [r.partition_key for r in first.run_requests] == ["2026-10-20", "2026-10-21"]
+    # one range run of both days (one run worker an hour, not two), named by our own tag
+    (request,) = first.run_requests
+    assert request.partition_key is None
+    assert request.tags[DAYS_TAG] == "2026-10-20..2026-10-21"
+    assert request.tags["dagster/asset_partition_range_start"] == "2026-10-20"
+    assert request.tags["dagster/asset_partition_range_end"] == "2026-10-21"
     second = schedule.evaluate_tick(
         build_schedule_context(
             instance=instance,
@@ -323,6 +331,27 @@ def test_the_schedule_skips_days_before_the_start_and_days_in_flight(instance):
         )
     )
     assert not data.run_requests and data.skip_message
+
+
+def test_the_schedule_asks_for_the_day_not_in_flight_alone(instance):
+    """Yesterday's run is still going: the tick asks for today only, as a one-day run."""
+    settings = LoadSettings(start_date=dt.date(2026, 10, 1))
+    defs = build_definitions(settings)
+    schedule, repo = defs.get_schedule_def(SCHEDULE_NAME), defs.get_repository_def()
+    tick = dt.datetime(2026, 10, 21, 10, 5, tzinfo=UTC)
+    create_run_for_test(
+        instance,
+        job_name=SYNC_JOB_NAME,
+        status=DagsterRunStatus.STARTED,
+        tags=automation_tags("hourly-catch-up", dt.date(2026, 10, 20)),
+    )
+    data = schedule.evaluate_tick(
+        build_schedule_context(
+            instance=instance, scheduled_execution_time=tick, repository_def=repo
+        )
+    )
+    assert [r.partition_key for r in data.run_requests] == ["2026-10-21"]
+    assert data.run_requests[0].tags[DAYS_TAG] == "2026-10-21"
 
 
 def test_with_no_watermark_the_scan_wraps_around_so_every_day_is_requested(instance):
