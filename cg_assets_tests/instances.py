@@ -74,36 +74,30 @@ class _PooledEngine:
         with self._pooled.connect() as conn, conn.begin():
             yield conn
 
-    def _dispose_pool(self) -> None:
+    def dispose(self) -> None:
+        super().dispose()  # type: ignore[misc]
         if self._pooled is not None:
             self._pooled.dispose()
             self._pooled = None
 
 
-class PooledSqliteRunStorage(_PooledEngine, SqliteRunStorage):
+class _PooledLocalStorage(_PooledEngine):
+    """Dagster's run and schedule storages: `from_config_value` would build the stock class."""
+
     @classmethod
-    def from_config_value(cls, inst_data: Any, config_value: Any) -> PooledSqliteRunStorage:
-        return cls.from_local(inst_data=inst_data, **config_value)
+    def from_config_value(cls, inst_data: Any, config_value: Any) -> Any:
+        return cls.from_local(inst_data=inst_data, **config_value)  # type: ignore[attr-defined]
 
     def connect(self) -> Any:
         return self._pooled_connection()
 
-    def dispose(self) -> None:
-        super().dispose()
-        self._dispose_pool()
+
+class PooledSqliteRunStorage(_PooledLocalStorage, SqliteRunStorage):
+    pass
 
 
-class PooledSqliteScheduleStorage(_PooledEngine, SqliteScheduleStorage):
-    @classmethod
-    def from_config_value(cls, inst_data: Any, config_value: Any) -> PooledSqliteScheduleStorage:
-        return cls.from_local(inst_data=inst_data, **config_value)
-
-    def connect(self) -> Any:
-        return self._pooled_connection()
-
-    def dispose(self) -> None:
-        super().dispose()
-        self._dispose_pool()
+class PooledSqliteScheduleStorage(_PooledLocalStorage, SqliteScheduleStorage):
+    pass
 
 
 class PooledConsolidatedEventLogStorage(_PooledEngine, ConsolidatedSqliteEventLogStorage):
@@ -113,10 +107,6 @@ class PooledConsolidatedEventLogStorage(_PooledEngine, ConsolidatedSqliteEventLo
     def has_table(self, table_name: str) -> bool:  # asked before every event it stores
         with self._pooled_connection() as conn:
             return bool(conn.dialect.has_table(conn, table_name))
-
-    def dispose(self) -> None:
-        super().dispose()
-        self._dispose_pool()
 
 
 def _storage(name: str, folder: Path) -> dict[str, Any]:
