@@ -32,7 +32,6 @@ revisit that records the day again recomputes its row.
 import datetime as dt
 
 import polars as pl
-import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
     AssetIn,
@@ -53,47 +52,15 @@ from cg_assets.customergauge import wire
 from cg_assets.customergauge.endpoints import NON_RESPONSES, RESPONSES
 from cg_assets.defs.assets import asset_key_for
 from cg_assets.defs.automation import sensor_status
+from cg_assets.defs.funnel_schema import FUNNEL_COLUMNS, FUNNEL_SCHEMA, FUNNEL_TABLE
 from cg_assets.defs.partitions import daily_partitions
 from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
 from cg_assets.settings import LoadSettings
 
-FUNNEL_TABLE = "survey_funnel"
 FUNNEL_KEY: AssetKey = DEFAULT_TENANT.key(FUNNEL_TABLE)
 FUNNEL_SENSOR_SUFFIX = "funnel_automation"
 FUNNEL_SENSOR = DEFAULT_TENANT.name(FUNNEL_SENSOR_SUFFIX)
 
-_COUNT = pa.int64()
-# Counts are nullable: null when their table's day has not been synced (UNKNOWN_WITHOUT).
-FUNNEL_SCHEMA = pa.schema(
-    [
-        pa.field("sent", _COUNT),
-        pa.field("responded", _COUNT),
-        pa.field("non_responses", _COUNT),
-        pa.field("response_rate", pa.float64()),
-        pa.field("failed", _COUNT),
-        pa.field("opened", _COUNT),
-        pa.field("clicked", _COUNT),
-        pa.field("promoters", _COUNT),
-        pa.field("passives", _COUNT),
-        pa.field("detractors", _COUNT),
-        pa.field("nps", pa.float64()),
-        pa.field("computed_at", pa.timestamp("us", tz="UTC"), nullable=False),
-    ]
-)
-FUNNEL_COLUMNS = {
-    "sent": "records in both tables (an invitation is answered or not, never both)",
-    "responded": "records in responses",
-    "non_responses": "records in non_responses",
-    "response_rate": "responded / sent; null when nothing was sent or a table is unknown",
-    "failed": "non-responses whose status names a failure or a bounce",
-    "opened": "non-responses opened (their date or status says so)",
-    "clicked": "non-responses clicked (their date or status says so)",
-    "promoters": "responses whose nps is 9-10",
-    "passives": "responses whose nps is 7-8",
-    "detractors": "responses whose nps is 0-6",
-    "nps": "% promoters - % detractors of the scored responses (-100..100); null if none",
-    "computed_at": "when the row was computed",
-}
 FUNNEL_COLUMN_SCHEMA = TableSchema(
     columns=[
         TableColumn(f.name, str(f.type), description=FUNNEL_COLUMNS[f.name]) for f in FUNNEL_SCHEMA

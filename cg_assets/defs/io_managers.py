@@ -32,6 +32,7 @@ from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputCo
 from pydantic import Field
 
 from cg_assets.customergauge.endpoints import ENDPOINTS
+from cg_assets.defs.funnel_schema import FUNNEL_SCHEMA, FUNNEL_TABLE
 from cg_assets.defs.tenant import DEFAULT_TENANT
 from cg_assets.lake import parquet_lake as lake_files
 from cg_assets.lake.columns import SCHEMA_VERSION
@@ -49,8 +50,6 @@ def declared_schema(table: str) -> pa.Schema | None:
     for endpoint in ENDPOINTS:
         if endpoint.name == table:
             return endpoint.decoder().schema
-    from cg_assets.defs.funnel import FUNNEL_SCHEMA, FUNNEL_TABLE  # the funnel imports us
-
     return FUNNEL_SCHEMA if table == FUNNEL_TABLE else None
 
 
