@@ -47,8 +47,11 @@ DAYS_SEPARATOR = ".."
 # revisit range; a day takes seconds to minutes (BENCHMARKS.md). Past this, run monitoring
 # ends the run and marks it failed: that is what frees the days and the lake's pool slot of
 # a run whose worker died without a word (Dagster's default run launcher cannot see that).
-# A run cut short keeps every day it recorded, and the next tick asks for the rest.
-AUTOMATION_MAX_RUNTIME = dt.timedelta(hours=2)
+# A run cut short keeps every day it recorded, and the next tick asks for the rest. It also
+# ends a run that is still working, and a whole fetch that is cut starts over: so the limit
+# is far above any real day (a slow tenant under a request ceiling, 5,000 pages, retries),
+# at the price of a dead worker holding its days and the pool for that long.
+AUTOMATION_MAX_RUNTIME = dt.timedelta(hours=6)
 # Every status of a run that has not finished: it may still write its days. A canceling
 # run's worker may still be writing until it stops (run monitoring's cancel timeout ends
 # that wait); a suspended run resumes.
