@@ -24,7 +24,6 @@ from typing import Any
 
 import pyarrow.compute as pc
 from dagster import (
-    AssetCheckEvaluation,
     AssetCheckExecutionContext,
     AssetCheckKey,
     AssetCheckResult,
@@ -37,6 +36,7 @@ from dagster import (
 
 from cg_assets import clock
 from cg_assets.customergauge.endpoints import Endpoint
+from cg_assets.defs.check_verdict import CheckVerdict
 from cg_assets.defs.day_status import TableReport, full_scan, table_report
 from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
 from cg_assets.lake.parquet_lake import ParquetLake
@@ -106,7 +106,7 @@ def lake_check_specs(keys: Sequence[AssetKey]) -> list[AssetCheckSpec]:
 
 
 @dataclass(frozen=True)
-class LakeVerdict:
+class LakeVerdict(CheckVerdict):
     """One lake check's verdict on one table, as the sensor reports it or a run yields it."""
 
     key: AssetKey
@@ -121,26 +121,6 @@ class LakeVerdict:
     @property
     def check_key(self) -> AssetCheckKey:
         return AssetCheckKey(self.key, self.check_name)
-
-    def as_evaluation(self) -> AssetCheckEvaluation:
-        return AssetCheckEvaluation(
-            asset_key=self.key,
-            check_name=self.check_name,
-            passed=self.passed,
-            severity=self.severity,
-            description=self.description,
-            metadata=self.metadata,
-        )
-
-    def as_result(self) -> AssetCheckResult:
-        return AssetCheckResult(
-            asset_key=self.key,
-            check_name=self.check_name,
-            passed=self.passed,
-            severity=self.severity,
-            description=self.description,
-            metadata=self.metadata,
-        )
 
 
 def lake_verdicts(

@@ -45,6 +45,7 @@ from dagster import (
 from cg_assets import clock
 from cg_assets.defs.assets import SYNCED_AT_KEY
 from cg_assets.defs.automation import sensor_status
+from cg_assets.defs.check_verdict import CheckVerdict
 from cg_assets.defs.freshness import FAIL_AFTER, WARN_AFTER
 from cg_assets.defs.tenant import DEFAULT_TENANT, Tenant
 from cg_assets.settings import LoadSettings
@@ -70,7 +71,8 @@ class DayAge:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Verdict(CheckVerdict):
+    check_name = CHECK_NAME
     key: AssetKey
     days: tuple[DayAge, ...]
 
@@ -112,26 +114,6 @@ class Verdict:
             },
             "late_days": [d.day.isoformat() for d in self.late],
         }
-
-    def as_evaluation(self) -> AssetCheckEvaluation:
-        return AssetCheckEvaluation(
-            asset_key=self.key,
-            check_name=CHECK_NAME,
-            passed=self.passed,
-            severity=self.severity,
-            description=self.description,
-            metadata=self.metadata,
-        )
-
-    def as_result(self) -> AssetCheckResult:
-        return AssetCheckResult(
-            asset_key=self.key,
-            check_name=CHECK_NAME,
-            passed=self.passed,
-            severity=self.severity,
-            description=self.description,
-            metadata=self.metadata,
-        )
 
 
 def _span(delta: dt.timedelta) -> str:
